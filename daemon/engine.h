@@ -1,0 +1,102 @@
+/* engine.h - the deterministic heart of oeed. Owns the per-machine state (current state,
+ * counter baselines, rolling-window rings, calendar-period accumulators, cycle histograms),
+ * all sized at engine_new() from the config: nothing grows with the message count.
+ *
+ * Pure: no I/O, no clock reads, no logging. Every call takes `now`, the receive (wall) time;
+ * event times come from payloads or default to `now`. Results leave through the sink
+ * callbacks. The same calls in the same order give the same output, byte for byte. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "calendar.h"
+#include "config.h"
+#include "kpi.h"
+#include "topic.h"
+#include "util.h"
+
+#define ENGINE_ID_MAX 128     /* longest machine id */
+#define ENGINE_TAGS_BYTES 256 /* room for the topic template's tags of one machine */
+#define ENGINE_RAW_MAX 64     /* longest raw state kept (longer ones are cut) */
+#define ENGINE_REASON_MAX 64
+
+struct engine;
+
+struct engine_tag {
+	const char *key;
+	const char *value;
+};
+
+/* What the sink sees of a machine. */
+struct engine_machine_info {
+	const char *id;
+	size_t n_tags;
+	struct engine_tag tag[OEED_MAX_TEMPLATE_VARS];
+};
+
+struct contract_result {
+	const struct oeed_contract *contract;
+	const char *period_label; /* "month", "shift", "30d" */
+	oeed_ms period_start, period_end; /* end = now for a rolling contract */
+	oeed_ms ts;                       /* when evaluated (record timestamp) */
+	bool has_value;
+	double value, best_case, worst_case, coverage;
+	const char *status; /* met | on_track | at_risk | below_minimum | breached | no_data */
+	bool final;
+	unsigned n_machines;
+};
+
+struct engine_sink {
+	void *ctx;
+	/* A change of state: the evidence. prev_duration_s < 0 when there was no previous state. */
+	void (*state)(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
+		      enum oeed_category cat, const char *raw, const char *reason,
+		      double prev_duration_s);
+	/* KPIs for a rolling window or a calendar period; label "15m", "1h", "shift", "day". */
+	void (*kpi)(void *ctx, const struct engine_machine_info *m, const char *label,
+		    oeed_ms window_start, oeed_ms window_end, const struct kpi_values *kv,
+		    bool final);
+	void (*contract)(void *ctx, const struct contract_result *r);
+};
+
+struct engine_stats {
+	uint64_t late;            /* events older than the machine's latest, applied at latest */
+	uint64_t skewed;          /* events too far in the future, clamped to receive time */
+	uint64_t machines_dropped; /* messages for new machines beyond machines.max */
+	uint64_t counter_resets;
+	uint64_t unmapped;        /* raw states the source's map does not know */
+	size_t machines;          /* machines in use */
+};
+
+int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
+	       const struct engine_sink *sink, struct engine **ret, struct oeed_error *err);
+void engine_free(struct engine *e);
+/* Bytes the engine holds per machine and in total for the config (for --check-config). */
+size_t engine_bytes_per_machine(const struct oeed_config *cfg);
+size_t engine_bytes_total(const struct oeed_config *cfg);
+
+/* Finds or adds the machine `id`; tags come from the topic match (may be NULL). Returns the
+ * machine's index (>= 0) or -ENOSPC when machines.max is reached (counted), -EINVAL for an
+ * empty or too long id. */
+int engine_machine(struct engine *e, const char *id, size_t id_len, const struct topic_match *tags);
+/* Any message of the machine is a sign of life (stale detection). */
+void engine_seen(struct engine *e, int m, oeed_ms now);
+/* ts: event time or OEED_MS_NONE. raw: the state as received; reason: from the map. */
+void engine_state(struct engine *e, int m, oeed_ms ts, oeed_ms now, enum oeed_category cat,
+		  const char *raw, size_t raw_len, const char *reason);
+/* A part count: cumulative counter value or increment. */
+void engine_count(struct engine *e, int m, oeed_ms ts, oeed_ms now, enum kpi_count which,
+		  double value, enum oeed_counts mode);
+/* One completed cycle: seconds, or NAN for "the time since the previous cycle".
+ * count_part: also one part of total_count. */
+void engine_cycle(struct engine *e, int m, oeed_ms ts, oeed_ms now, double seconds,
+		  bool count_part);
+/* The machine is reported dead (Sparkplug NDEATH/DDEATH, a last will): unknown from ts. */
+void engine_death(struct engine *e, int m, oeed_ms ts, oeed_ms now);
+/* Advances every machine to its clock at `now` (stale timeouts, period ends with their final
+ * records). Cheap; the daemon calls it at least every second. */
+void engine_advance(struct engine *e, oeed_ms now);
+/* A report tick: advance, then emit machine_kpi for every window and open period and the
+ * contract records, all stamped with each machine's clock. */
+void engine_report(struct engine *e, oeed_ms now);
+void engine_get_stats(const struct engine *e, struct engine_stats *ret);

@@ -1,0 +1,2 @@
+/* being written in this session; replaced before commit */
+#include "util.h"
