@@ -1,2 +1,117 @@
-/* being written in this session; replaced before commit */
-#include "util.h"
+/* emit.c - see emit.h */
+#include "emit.h"
+
+#include <math.h>
+#include "lineproto.h"
+
+static void machine_tags(struct emitter *em, struct lp_line *l, const struct engine_machine_info *m)
+{
+	lp_tag(l, "machine", m->id);
+	if (em->site)
+		lp_tag(l, "site", em->site);
+	for (size_t i = 0; i < m->n_tags; i++)
+		lp_tag(l, m->tag[i].key, m->tag[i].value);
+}
+
+static void on_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
+		     enum oeed_category cat, const char *raw, const char *reason,
+		     double prev_duration_s)
+{
+	struct emitter *em = ctx;
+	struct lp_line l;
+	lp_begin(&l, em->out, "machine_state");
+	machine_tags(em, &l, m);
+	lp_tag(&l, "category", category_name(cat));
+	lp_field_str(&l, "state", raw);
+	lp_field_str(&l, "reason", reason);
+	if (prev_duration_s >= 0)
+		lp_field_float(&l, "prev_duration_s", prev_duration_s);
+	if (lp_end(&l, ts))
+		em->lines++;
+}
+
+static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *label,
+		   oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
+{
+	struct emitter *em = ctx;
+	struct lp_line l;
+	lp_begin(&l, em->out, "machine_kpi");
+	machine_tags(em, &l, m);
+	lp_tag(&l, "window", label);
+	for (int f = 0; f < KF__COUNT; f++) {
+		if (!kpi_has(kv, (enum kpi_field)f))
+			continue;
+		if (kpi_field_is_int((enum kpi_field)f))
+			lp_field_int(&l, kpi_field_name((enum kpi_field)f), (int64_t)llround(kv->v[f]));
+		else
+			lp_field_float(&l, kpi_field_name((enum kpi_field)f), kv->v[f]);
+	}
+	lp_field_bool(&l, "final", final);
+	lp_field_int(&l, "window_start", start);
+	if (lp_end(&l, end))
+		em->lines++;
+}
+
+static void on_contract(void *ctx, const struct contract_result *r)
+{
+	struct emitter *em = ctx;
+	struct lp_line l;
+	lp_begin(&l, em->out, "contract");
+	lp_tag(&l, "contract", r->contract->name);
+	if (em->site)
+		lp_tag(&l, "site", em->site);
+	lp_tag(&l, "kpi", kpi_name(r->contract->kpi));
+	lp_tag(&l, "period", r->period_label);
+	if (r->has_value)
+		lp_field_float(&l, "value", r->value);
+	lp_field_float(&l, "target", r->contract->target);
+	lp_field_float(&l, "minimum", r->contract->minimum);
+	lp_field_float(&l, "best_case", r->best_case); /* skipped when NaN */
+	lp_field_float(&l, "worst_case", r->worst_case);
+	lp_field_float(&l, "coverage", r->coverage);
+	lp_field_str(&l, "status", r->status);
+	lp_field_bool(&l, "final", r->final);
+	lp_field_int(&l, "period_start", r->period_start);
+	lp_field_int(&l, "machines", r->n_machines);
+	if (lp_end(&l, r->ts))
+		em->lines++;
+}
+
+void emit_sink(struct emitter *em, struct engine_sink *ret)
+{
+	ret->ctx = em;
+	ret->state = on_state;
+	ret->kpi = on_kpi;
+	ret->contract = on_contract;
+}
+
+void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struct self_metrics *s)
+{
+	struct lp_line l;
+	lp_begin(&l, em->out, "oeed");
+	lp_tag(&l, "instance", instance);
+	if (em->site)
+		lp_tag(&l, "site", em->site);
+#define F(name) lp_field_int(&l, #name, (int64_t)s->name)
+	F(messages);
+	F(decode_errors);
+	F(unmatched);
+	F(dropped_messages);
+	F(late);
+	F(skewed);
+	F(machines);
+	F(machines_dropped);
+	F(counter_resets);
+	F(unmapped);
+	F(lines_written);
+	F(lines_retried);
+	F(lines_spooled);
+	F(write_errors);
+	F(spool_bytes);
+	F(dropped_lines);
+	F(queue_depth);
+	F(rss_bytes);
+#undef F
+	if (lp_end(&l, ts))
+		em->lines++;
+}

@@ -1,2 +1,1022 @@
-/* being written in this session; replaced before commit */
-#include "util.h"
+/* engine.c - the deterministic heart: per-machine state, time accounting into rolling
+ * windows and calendar periods, counters, cycles, stale detection, micro-stops, contracts.
+ *
+ * Time accounting. Each machine has `acc_until`: the time up to which its current state's
+ * time has been added to the accumulators. machine_advance(m, t) moves it to t, splitting at
+ * period boundaries (closing the period and emitting its final record there) and at the
+ * stale timeout (the machine turns unknown at last_seen + stale_after). Events are applied at
+ * max(event time, acc_until): the past that was already accounted is never rewritten.
+ *
+ * Memory (all allocated in engine_new, one block per machine, nothing grows later):
+ *   rolling window: B buckets of struct kpi_acc (B = report.window_buckets, default 60, about
+ *   120 bytes each) + 7 histogram slots (776 bytes each) for percentiles;
+ *   calendar period: two accumulators + two histograms (open and last closed) and the time per
+ *   contract reason. engine_bytes_per_machine() gives the exact figure for a config.
+ *
+ * Rolling windows: bucket width b = W / B. A window reported at machine time t covers whole
+ * buckets from (floor(t/b) - B + 1) * b to t, so its length is between W - b and W; its start is
+ * reported as window_start. Percentiles use histogram slots of ceil(B/6) buckets, so they may
+ * include up to W/6 more at the old edge. */
+#include "engine.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HIST_SLOTS 7 /* 6 slots span the window, one more is being filled */
+#define MAX_REASONS 16
+
+struct window {
+	oeed_ms len;      /* W */
+	oeed_ms width;    /* bucket width b */
+	oeed_ms slot_w;   /* histogram slot width */
+	bool reported;    /* a report.windows entry (else only used by a rolling contract) */
+	char label[16];
+};
+
+struct period_state {
+	oeed_ms start, end; /* open period [start, end) */
+	int shift;
+	struct kpi_acc acc;
+	struct hist h;
+	oeed_ms reason_ms[MAX_REASONS][CAT__COUNT];
+	uint32_t reason_failures[MAX_REASONS];
+	/* the last closed period, kept for contract finals */
+	oeed_ms last_start, last_end;
+	struct kpi_acc last_acc;
+	struct hist last_h;
+	oeed_ms last_reason_ms[MAX_REASONS][CAT__COUNT];
+	uint32_t last_reason_failures[MAX_REASONS];
+};
+
+struct machine {
+	char id[ENGINE_ID_MAX + 1];
+	char tagbuf[ENGINE_TAGS_BYTES];
+	struct engine_machine_info info;
+	double ideal_s;
+	oeed_ms stale_after;
+	oeed_ms microstop_below;
+
+	bool has_state; /* a state was received (else unknown: never seen) */
+	enum oeed_category cat;
+	char raw[ENGINE_RAW_MAX + 1];
+	char reason[ENGINE_REASON_MAX + 1];
+	int reason_idx; /* index into engine->reasons, -1 */
+	oeed_ms state_since;
+
+	oeed_ms acc_until; /* accounted up to here */
+	oeed_ms last_ts;   /* latest event time */
+	oeed_ms last_rx;   /* receive time of that event */
+	oeed_ms last_seen; /* machine time of the last sign of life */
+
+	double counter_last[CNT__COUNT];
+	bool counter_has[CNT__COUNT];
+	oeed_ms last_cycle_ts;
+
+	bool pending; /* a stop from running that may still turn out a micro-stop */
+	enum oeed_category pend_cat;
+	oeed_ms pend_start;
+	int pend_reason_idx;
+
+	struct kpi_acc *buckets;  /* n_windows * B */
+	int64_t *bucket_idx;      /* absolute bucket index held by each slot */
+	struct hist *slots;       /* n_windows * HIST_SLOTS */
+	int64_t *slot_idx;
+	struct period_state *periods; /* PERIOD__COUNT, only enabled ones used */
+};
+
+struct contract_state {
+	const struct oeed_contract *c;
+	int window; /* rolling: index into windows */
+	oeed_ms start, end; /* calendar: the open period */
+	int reason_idx[OEED_MAX_CONTRACT_REASONS];
+	const char *last_status;
+};
+
+struct engine {
+	const struct oeed_config *cfg;
+	const struct calendar *cal;
+	struct engine_sink sink;
+	struct window windows[OEED_MAX_WINDOWS * 2];
+	size_t n_windows;
+	unsigned buckets; /* B */
+	bool period_on[PERIOD__COUNT];
+	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
+	size_t n_reasons;
+
+	struct machine *machines;
+	size_t n_machines, max_machines;
+	int32_t *hash; /* open addressing: machine index + 1, 0 empty */
+	size_t hash_size;
+	char *arena;
+
+	struct contract_state *contracts;
+	size_t n_contracts;
+	oeed_ms now; /* the latest `now` seen (contract record timestamps) */
+	struct engine_stats stats;
+};
+
+static size_t machine_extra_bytes(size_t n_windows, unsigned buckets)
+{
+	return n_windows * buckets * (sizeof(struct kpi_acc) + sizeof(int64_t)) +
+	       n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) +
+	       PERIOD__COUNT * sizeof(struct period_state);
+}
+
+static size_t config_windows(const struct oeed_config *cfg, oeed_ms *lens, bool *reported)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->report.n_windows; i++) {
+		lens[n] = cfg->report.windows_ms[i];
+		reported[n++] = true;
+	}
+	for (size_t i = 0; i < cfg->n_contracts; i++) {
+		if (!cfg->contracts[i].rolling)
+			continue;
+		bool found = false;
+		for (size_t j = 0; j < n; j++)
+			found |= lens[j] == cfg->contracts[i].rolling_ms;
+		if (!found && n < OEED_MAX_WINDOWS * 2) {
+			lens[n] = cfg->contracts[i].rolling_ms;
+			reported[n++] = false;
+		}
+	}
+	return n;
+}
+
+static unsigned config_buckets(const struct oeed_config *cfg)
+{
+	return cfg->report.window_buckets ? cfg->report.window_buckets : 60;
+}
+
+size_t engine_bytes_per_machine(const struct oeed_config *cfg)
+{
+	oeed_ms lens[OEED_MAX_WINDOWS * 2];
+	bool rep[OEED_MAX_WINDOWS * 2];
+	size_t nw = config_windows(cfg, lens, rep);
+	return sizeof(struct machine) + machine_extra_bytes(nw, config_buckets(cfg)) +
+	       2 * sizeof(int32_t);
+}
+
+size_t engine_bytes_total(const struct oeed_config *cfg)
+{
+	return sizeof(struct engine) + cfg->machines.max * engine_bytes_per_machine(cfg) +
+	       cfg->n_contracts * sizeof(struct contract_state);
+}
+
+static int reason_index(const struct engine *e, const char *reason)
+{
+	for (size_t i = 0; i < e->n_reasons; i++)
+		if (strcmp(e->reasons[i], reason) == 0)
+			return (int)i;
+	return -1;
+}
+
+int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
+	       const struct engine_sink *sink, struct engine **ret, struct oeed_error *err)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		goto fail_nomem;
+	e->cfg = cfg;
+	e->cal = cal;
+	e->sink = *sink;
+	e->buckets = config_buckets(cfg);
+
+	oeed_ms lens[OEED_MAX_WINDOWS * 2];
+	bool rep[OEED_MAX_WINDOWS * 2];
+	e->n_windows = config_windows(cfg, lens, rep);
+	for (size_t i = 0; i < e->n_windows; i++) {
+		struct window *w = &e->windows[i];
+		w->len = lens[i];
+		w->width = lens[i] / e->buckets;
+		if (w->width < 1)
+			w->width = 1;
+		unsigned per_slot = (e->buckets + HIST_SLOTS - 2) / (HIST_SLOTS - 1);
+		w->slot_w = w->width * per_slot;
+		w->reported = rep[i];
+		format_duration(lens[i], w->label, sizeof(w->label));
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++)
+		e->period_on[p] = cfg->report.periods[p] && (p != PERIOD_SHIFT || cfg->report.n_shifts);
+
+	for (size_t i = 0; i < cfg->n_contracts; i++) {
+		const struct oeed_contract *c = &cfg->contracts[i];
+		for (size_t r = 0; r < c->n_planned_reasons; r++) {
+			if (reason_index(e, c->planned_reasons[r]) >= 0)
+				continue;
+			if (e->n_reasons >= MAX_REASONS) {
+				snprintf(err->msg, sizeof(err->msg),
+					 "contracts: more than %d distinct planned_reasons",
+					 MAX_REASONS);
+				engine_free(e);
+				return -EINVAL;
+			}
+			strlcpy_oeed(e->reasons[e->n_reasons++], c->planned_reasons[r],
+				     ENGINE_REASON_MAX + 1);
+		}
+		if (!c->rolling)
+			e->period_on[c->period] = e->period_on[c->period] ||
+						  c->period != PERIOD_SHIFT || cfg->report.n_shifts;
+	}
+
+	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
+	e->machines = calloc(e->max_machines, sizeof(struct machine));
+	size_t extra = machine_extra_bytes(e->n_windows, e->buckets);
+	e->arena = calloc(e->max_machines, extra ? extra : 1);
+	e->hash_size = 16;
+	while (e->hash_size < e->max_machines * 2)
+		e->hash_size *= 2;
+	e->hash = calloc(e->hash_size, sizeof(int32_t));
+	e->n_contracts = cfg->n_contracts;
+	e->contracts = calloc(e->n_contracts ? e->n_contracts : 1, sizeof(struct contract_state));
+	if (!e->machines || !e->arena || !e->hash || !e->contracts)
+		goto fail_nomem;
+	for (size_t i = 0; i < e->max_machines; i++) {
+		struct machine *m = &e->machines[i];
+		char *p = e->arena + i * extra;
+		m->buckets = (struct kpi_acc *)p;
+		p += e->n_windows * e->buckets * sizeof(struct kpi_acc);
+		m->slots = (struct hist *)p;
+		p += e->n_windows * HIST_SLOTS * sizeof(struct hist);
+		m->periods = (struct period_state *)p;
+		p += PERIOD__COUNT * sizeof(struct period_state);
+		m->bucket_idx = (int64_t *)p;
+		p += e->n_windows * e->buckets * sizeof(int64_t);
+		m->slot_idx = (int64_t *)p;
+	}
+	for (size_t i = 0; i < e->n_contracts; i++) {
+		struct contract_state *cs = &e->contracts[i];
+		cs->c = &cfg->contracts[i];
+		cs->window = -1;
+		if (cs->c->rolling)
+			for (size_t w = 0; w < e->n_windows; w++)
+				if (e->windows[w].len == cs->c->rolling_ms)
+					cs->window = (int)w;
+		for (size_t r = 0; r < cs->c->n_planned_reasons; r++)
+			cs->reason_idx[r] = reason_index(e, cs->c->planned_reasons[r]);
+	}
+	*ret = e;
+	return 0;
+
+fail_nomem:
+	snprintf(err->msg, sizeof(err->msg), "engine: out of memory for %zu machines",
+		 cfg->machines.max);
+	engine_free(e);
+	return -ENOMEM;
+}
+
+void engine_free(struct engine *e)
+{
+	if (!e)
+		return;
+	free(e->machines);
+	free(e->arena);
+	free(e->hash);
+	free(e->contracts);
+	free(e);
+}
+
+/* ---- rolling windows ---- */
+
+static struct kpi_acc *window_bucket(struct engine *e, struct machine *m, size_t w, oeed_ms t)
+{
+	int64_t idx = t / e->windows[w].width;
+	size_t slot = w * e->buckets + (size_t)(idx % e->buckets);
+	if (m->bucket_idx[slot] != idx) {
+		if (m->bucket_idx[slot] > idx)
+			return NULL; /* older than the ring holds */
+		kpi_acc_clear(&m->buckets[slot]);
+		m->bucket_idx[slot] = idx;
+	}
+	return &m->buckets[slot];
+}
+
+static struct hist *window_slot(struct engine *e, struct machine *m, size_t w, oeed_ms t)
+{
+	int64_t idx = t / e->windows[w].slot_w;
+	size_t slot = w * HIST_SLOTS + (size_t)(idx % HIST_SLOTS);
+	if (m->slot_idx[slot] != idx) {
+		if (m->slot_idx[slot] > idx)
+			return NULL;
+		hist_clear(&m->slots[slot]);
+		m->slot_idx[slot] = idx;
+	}
+	return &m->slots[slot];
+}
+
+/* ---- accounting primitives ---- */
+
+static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms to,
+		     enum oeed_category c, int reason_idx)
+{
+	if (to <= from)
+		return;
+	for (size_t w = 0; w < e->n_windows; w++) {
+		oeed_ms width = e->windows[w].width;
+		/* only the last B buckets before `to` can still be reported */
+		oeed_ms oldest = (to / width - (oeed_ms)e->buckets + 1) * width;
+		oeed_ms t = from > oldest ? from : oldest;
+		while (t < to) {
+			oeed_ms bend = (t / width + 1) * width;
+			oeed_ms seg = (bend < to ? bend : to) - t;
+			struct kpi_acc *b = window_bucket(e, m, w, t);
+			if (b)
+				b->cat_ms[c] += seg;
+			t += seg;
+		}
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		struct period_state *ps = &m->periods[p];
+		/* callers split at period ends, so [from, to) lies inside the open period */
+		ps->acc.cat_ms[c] += to - from;
+		if (reason_idx >= 0)
+			ps->reason_ms[reason_idx][c] += to - from;
+	}
+}
+
+static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reason_idx)
+{
+	for (size_t w = 0; w < e->n_windows; w++) {
+		struct kpi_acc *b = window_bucket(e, m, w, t);
+		if (b)
+			b->failures++;
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		m->periods[p].acc.failures++;
+		if (reason_idx >= 0)
+			m->periods[p].reason_failures[reason_idx]++;
+	}
+}
+
+static void add_count(struct engine *e, struct machine *m, oeed_ms t, enum kpi_count which,
+		      int64_t n)
+{
+	for (size_t w = 0; w < e->n_windows; w++) {
+		struct kpi_acc *b = window_bucket(e, m, w, t);
+		if (b)
+			kpi_acc_add_count(b, which, n, m->ideal_s);
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++)
+		if (e->period_on[p])
+			kpi_acc_add_count(&m->periods[p].acc, which, n, m->ideal_s);
+}
+
+static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
+{
+	for (size_t w = 0; w < e->n_windows; w++) {
+		struct kpi_acc *b = window_bucket(e, m, w, t);
+		if (b)
+			kpi_acc_add_cycle(b, s);
+		struct hist *h = window_slot(e, m, w, t);
+		if (h)
+			hist_add(h, s);
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		kpi_acc_add_cycle(&m->periods[p].acc, s);
+		hist_add(&m->periods[p].h, s);
+	}
+}
+
+/* ---- periods ---- */
+
+static void period_open(struct engine *e, struct machine *m, int p, oeed_ms t)
+{
+	struct period_state *ps = &m->periods[p];
+	oeed_ms start, end;
+	int shift = -1;
+	if (calendar_period(e->cal, (enum oeed_period)p, t, &start, &end, &shift) < 0) {
+		/* cannot happen for a validated config; keep accounting in a day-long period */
+		start = t - t % 86400000;
+		end = start + 86400000;
+	}
+	ps->start = start;
+	ps->end = end;
+	ps->shift = shift;
+	kpi_acc_clear(&ps->acc);
+	hist_clear(&ps->h);
+	memset(ps->reason_ms, 0, sizeof(ps->reason_ms));
+	memset(ps->reason_failures, 0, sizeof(ps->reason_failures));
+}
+
+static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end, bool final,
+			const struct kpi_acc *acc, const struct hist *h, oeed_ms start)
+{
+	struct kpi_values kv;
+	kpi_compute(acc, end - start, h, &kv);
+	if (e->sink.kpi)
+		e->sink.kpi(e->sink.ctx, &m->info, period_name((enum oeed_period)p), start, end,
+			    &kv, final);
+}
+
+static void period_close(struct engine *e, struct machine *m, int p)
+{
+	struct period_state *ps = &m->periods[p];
+	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
+		emit_period(e, m, p, ps->end, true, &ps->acc, &ps->h, ps->start);
+	ps->last_start = ps->start;
+	ps->last_end = ps->end;
+	ps->last_acc = ps->acc;
+	ps->last_h = ps->h;
+	memcpy(ps->last_reason_ms, ps->reason_ms, sizeof(ps->reason_ms));
+	memcpy(ps->last_reason_failures, ps->reason_failures, sizeof(ps->reason_failures));
+	period_open(e, m, p, ps->end);
+}
+
+/* Accounts the current state's time from acc_until to t, closing periods on the way. */
+static void account_to(struct engine *e, struct machine *m, oeed_ms t, enum oeed_category c,
+		       int reason_idx)
+{
+	while (m->acc_until < t) {
+		oeed_ms seg_end = t;
+		for (int p = 0; p < PERIOD__COUNT; p++)
+			if (e->period_on[p] && m->periods[p].end < seg_end)
+				seg_end = m->periods[p].end;
+		if (seg_end <= m->acc_until) /* a period end at acc_until: close it first */
+			seg_end = m->acc_until;
+		if (m->has_state)
+			add_time(e, m, m->acc_until, seg_end, c, reason_idx);
+		m->acc_until = seg_end;
+		for (int p = 0; p < PERIOD__COUNT; p++)
+			if (e->period_on[p] && m->periods[p].end <= m->acc_until)
+				period_close(e, m, p);
+	}
+}
+
+/* ---- state changes ---- */
+
+static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
+		      const char *raw, size_t raw_len, const char *reason, bool evidence);
+
+static void resolve_pending(struct engine *e, struct machine *m, oeed_ms until, bool microstop)
+{
+	/* [pend_start, until) is decided: running (a micro-stop) or the stop's own category */
+	m->pending = false;
+	enum oeed_category c = microstop ? CAT_RUNNING : m->pend_cat;
+	if (!microstop && m->pend_cat == CAT_DOWN)
+		add_failure(e, m, m->pend_start, m->pend_reason_idx);
+	account_to(e, m, until, c, microstop ? -1 : m->pend_reason_idx);
+}
+
+static void machine_advance(struct engine *e, struct machine *m, oeed_ms t)
+{
+	if (t <= m->acc_until)
+		return;
+	if (m->pending) {
+		oeed_ms decide = m->pend_start + m->microstop_below;
+		if (t < decide)
+			return; /* keep deferring: the stop may still be a micro-stop */
+		resolve_pending(e, m, decide, false);
+	}
+	if (m->has_state && m->cat != CAT_UNKNOWN && m->stale_after > 0) {
+		oeed_ms stale_at = m->last_seen + m->stale_after;
+		if (stale_at < t) {
+			if (stale_at > m->acc_until)
+				account_to(e, m, stale_at, m->cat, m->reason_idx);
+			set_state(e, m, m->acc_until, CAT_UNKNOWN, "", 0, "stale", true);
+		}
+	}
+	account_to(e, m, t, m->cat, m->reason_idx);
+}
+
+static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
+		      const char *raw, size_t raw_len, const char *reason, bool evidence)
+{
+	if (raw_len > ENGINE_RAW_MAX)
+		raw_len = ENGINE_RAW_MAX;
+	if (m->has_state && m->cat == c && strcmp(m->reason, reason) == 0 &&
+	    strlen(m->raw) == raw_len && memcmp(m->raw, raw, raw_len) == 0)
+		return; /* a repeat of the current state is a sign of life, not a change */
+
+	bool was_running = m->has_state && m->cat == CAT_RUNNING;
+	int new_reason_idx = reason_index(e, reason);
+
+	if (m->pending) {
+		/* the stop ends (or changes) before the micro-stop threshold */
+		resolve_pending(e, m, ts, c == CAT_RUNNING && ts - m->pend_start < m->microstop_below);
+	} else {
+		account_to(e, m, ts, m->cat, m->reason_idx);
+	}
+
+	if (evidence && e->sink.state) {
+		char rawz[ENGINE_RAW_MAX + 1];
+		memcpy(rawz, raw, raw_len);
+		rawz[raw_len] = '\0';
+		double prev = m->has_state ? (double)(ts - m->state_since) / 1000.0 : -1.0;
+		e->sink.state(e->sink.ctx, &m->info, ts, c, rawz, reason, prev);
+	}
+
+	bool stop = c == CAT_IDLE || c == CAT_DOWN;
+	if (was_running && stop && m->microstop_below > 0) {
+		m->pending = true;
+		m->pend_cat = c;
+		m->pend_start = ts;
+		m->pend_reason_idx = new_reason_idx;
+	} else if (c == CAT_DOWN && !(m->has_state && m->cat == CAT_DOWN)) {
+		add_failure(e, m, ts, new_reason_idx);
+	}
+
+	m->has_state = true;
+	m->cat = c;
+	memcpy(m->raw, raw, raw_len);
+	m->raw[raw_len] = '\0';
+	strlcpy_oeed(m->reason, reason, sizeof(m->reason));
+	m->reason_idx = new_reason_idx;
+	m->state_since = ts;
+	if (c == CAT_UNKNOWN) {
+		/* counters restart from a baseline after a gap in the evidence */
+		memset(m->counter_has, 0, sizeof(m->counter_has));
+		m->last_cycle_ts = OEED_MS_NONE;
+	}
+}
+
+/* ---- machines ---- */
+
+static uint64_t hash_id(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void machine_init(struct engine *e, struct machine *m, const char *id, size_t id_len,
+			 const struct topic_match *tags)
+{
+	memcpy(m->id, id, id_len);
+	m->id[id_len] = '\0';
+	m->info.id = m->id;
+	m->info.n_tags = 0;
+	size_t used = 0;
+	for (size_t i = 0; tags && i < tags->n_tags && i < OEED_MAX_TEMPLATE_VARS; i++) {
+		size_t kl = strlen(tags->tag[i].key), vl = tags->tag[i].value_len;
+		if (used + kl + vl + 2 > sizeof(m->tagbuf))
+			break; /* tags beyond the fixed room are not kept */
+		char *k = m->tagbuf + used;
+		memcpy(k, tags->tag[i].key, kl + 1);
+		char *v = k + kl + 1;
+		memcpy(v, tags->tag[i].value, vl);
+		v[vl] = '\0';
+		used += kl + vl + 2;
+		m->info.tag[m->info.n_tags].key = k;
+		m->info.tag[m->info.n_tags].value = v;
+		m->info.n_tags++;
+	}
+	const struct oeed_machine_conf *mc = config_machine(e->cfg, m->id);
+	const struct oeed_machine_conf *d = &e->cfg->machines.defaults;
+	m->ideal_s = (double)(mc ? mc->ideal_cycle_ms : d->ideal_cycle_ms) / 1000.0;
+	m->stale_after = mc ? mc->stale_after_ms : d->stale_after_ms;
+	m->microstop_below = mc ? mc->microstop_below_ms : d->microstop_below_ms;
+	m->has_state = false;
+	m->cat = CAT_UNKNOWN;
+	m->reason_idx = -1;
+	m->acc_until = OEED_MS_NONE;
+	m->last_ts = OEED_MS_NONE;
+	m->last_cycle_ts = OEED_MS_NONE;
+	for (size_t i = 0; i < e->n_windows * e->buckets; i++)
+		m->bucket_idx[i] = -1;
+	for (size_t i = 0; i < e->n_windows * HIST_SLOTS; i++)
+		m->slot_idx[i] = -1;
+}
+
+int engine_machine(struct engine *e, const char *id, size_t id_len, const struct topic_match *tags)
+{
+	if (id_len == 0 || id_len > ENGINE_ID_MAX)
+		return -EINVAL;
+	size_t mask = e->hash_size - 1;
+	for (size_t h = hash_id(id, id_len) & mask;; h = (h + 1) & mask) {
+		int32_t v = e->hash[h];
+		if (v == 0) {
+			if (e->n_machines >= e->max_machines) {
+				e->stats.machines_dropped++;
+				return -ENOSPC;
+			}
+			struct machine *m = &e->machines[e->n_machines];
+			machine_init(e, m, id, id_len, tags);
+			e->hash[h] = (int32_t)++e->n_machines;
+			return (int)(e->n_machines - 1);
+		}
+		struct machine *m = &e->machines[v - 1];
+		if (strncmp(m->id, id, id_len) == 0 && m->id[id_len] == '\0')
+			return v - 1;
+	}
+}
+
+/* The machine's clock at receive time `now`: its latest event time plus the wall time since. */
+static oeed_ms machine_clock(const struct machine *m, oeed_ms now)
+{
+	if (m->last_ts == OEED_MS_NONE)
+		return now;
+	return m->last_ts + (now > m->last_rx ? now - m->last_rx : 0);
+}
+
+/* First event of a machine: open its periods and start accounting here. */
+static void machine_start(struct engine *e, struct machine *m, oeed_ms t)
+{
+	m->acc_until = t;
+	m->last_seen = t;
+	for (int p = 0; p < PERIOD__COUNT; p++)
+		if (e->period_on[p])
+			period_open(e, m, p, t);
+}
+
+/* Applies the time rules of kpi.md: no timestamp -> now; too far ahead -> now (skewed);
+ * older than the latest -> the latest (late). Advances the machine to the result. */
+static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms now)
+{
+	if (now > e->now)
+		e->now = now;
+	if (ts == OEED_MS_NONE) {
+		ts = now;
+	} else if (ts > now + e->cfg->max_clock_skew_ms) {
+		e->stats.skewed++;
+		ts = now;
+	}
+	if (m->acc_until == OEED_MS_NONE)
+		machine_start(e, m, ts);
+	if (m->last_ts != OEED_MS_NONE && ts < m->last_ts) {
+		e->stats.late++;
+		ts = m->last_ts;
+	}
+	machine_advance(e, m, ts);
+	if (ts < m->acc_until && !m->pending)
+		ts = m->acc_until; /* accounted past is not rewritten */
+	m->last_ts = ts;
+	m->last_rx = now;
+	m->last_seen = ts;
+	return ts;
+}
+
+void engine_seen(struct engine *e, int mi, oeed_ms now)
+{
+	struct machine *m = &e->machines[mi];
+	if (m->acc_until == OEED_MS_NONE)
+		return; /* the first event sets the clock */
+	oeed_ms t = machine_clock(m, now);
+	machine_advance(e, m, t);
+	if (t > m->last_seen)
+		m->last_seen = t;
+}
+
+void engine_state(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum oeed_category cat,
+		  const char *raw, size_t raw_len, const char *reason)
+{
+	struct machine *m = &e->machines[mi];
+	ts = event_time(e, m, ts, now);
+	set_state(e, m, ts, cat, raw, raw_len, reason ? reason : "", true);
+}
+
+void engine_death(struct engine *e, int mi, oeed_ms ts, oeed_ms now)
+{
+	struct machine *m = &e->machines[mi];
+	ts = event_time(e, m, ts, now);
+	set_state(e, m, ts, CAT_UNKNOWN, "", 0, "dead", true);
+}
+
+void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_count which,
+		  double value, enum oeed_counts mode)
+{
+	struct machine *m = &e->machines[mi];
+	if (!isfinite(value) || which >= CNT__COUNT)
+		return;
+	ts = event_time(e, m, ts, now);
+	double delta;
+	if (mode == COUNTS_CUMULATIVE) {
+		if (!m->counter_has[which]) {
+			/* the first value after start-up or unknown is a baseline, not production */
+			m->counter_has[which] = true;
+			m->counter_last[which] = value;
+			add_count(e, m, ts, which, 0);
+			return;
+		}
+		delta = value - m->counter_last[which];
+		if (delta < 0) {
+			e->stats.counter_resets++;
+			delta = value; /* the device restarted its counter: count from 0 */
+		}
+		m->counter_last[which] = value;
+	} else {
+		if (value < 0)
+			return;
+		delta = value;
+	}
+	add_count(e, m, ts, which, (int64_t)llround(delta));
+}
+
+void engine_cycle(struct engine *e, int mi, oeed_ms ts, oeed_ms now, double seconds,
+		  bool count_part)
+{
+	struct machine *m = &e->machines[mi];
+	ts = event_time(e, m, ts, now);
+	if (count_part)
+		add_count(e, m, ts, CNT_TOTAL, 1);
+	if (isnan(seconds)) {
+		if (m->last_cycle_ts != OEED_MS_NONE)
+			seconds = (double)(ts - m->last_cycle_ts) / 1000.0;
+		m->last_cycle_ts = ts;
+		if (isnan(seconds))
+			return; /* the first cycle only starts the clock */
+	} else {
+		m->last_cycle_ts = ts;
+	}
+	if (seconds >= 0 && isfinite(seconds))
+		add_cycle(e, m, ts, seconds);
+}
+
+/* ---- reporting ---- */
+
+static void window_sum(struct engine *e, struct machine *m, size_t w, oeed_ms t,
+		       struct kpi_acc *acc, struct hist *h, oeed_ms *ret_start)
+{
+	const struct window *win = &e->windows[w];
+	int64_t cur = t / win->width;
+	int64_t first = cur - (int64_t)e->buckets + 1;
+	kpi_acc_clear(acc);
+	for (unsigned i = 0; i < e->buckets; i++) {
+		size_t slot = w * e->buckets + i;
+		if (m->bucket_idx[slot] >= first && m->bucket_idx[slot] <= cur)
+			kpi_acc_merge(acc, &m->buckets[slot]);
+	}
+	*ret_start = first * win->width;
+	if (h) {
+		hist_clear(h);
+		int64_t hfirst = *ret_start / win->slot_w;
+		for (unsigned i = 0; i < HIST_SLOTS; i++) {
+			size_t slot = w * HIST_SLOTS + i;
+			if (m->slot_idx[slot] >= hfirst && m->slot_idx[slot] <= t / win->slot_w)
+				hist_merge(h, &m->slots[slot]);
+		}
+	}
+	/* a stop still pending micro-stop classification shows as what it is so far */
+	if (m->pending && m->acc_until < t) {
+		oeed_ms from = m->pend_start > *ret_start ? m->pend_start : *ret_start;
+		if (t > from)
+			acc->cat_ms[m->pend_cat] += t - from;
+	}
+}
+
+static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
+{
+	struct kpi_acc acc;
+	struct hist h;
+	struct kpi_values kv;
+	for (size_t w = 0; w < e->n_windows; w++) {
+		if (!e->windows[w].reported)
+			continue;
+		oeed_ms start;
+		window_sum(e, m, w, t, &acc, &h, &start);
+		kpi_compute(&acc, t - start, &h, &kv);
+		if (e->sink.kpi)
+			e->sink.kpi(e->sink.ctx, &m->info, e->windows[w].label, start, t, &kv,
+				    false);
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p] || !e->cfg->report.periods[p])
+			continue;
+		struct period_state *ps = &m->periods[p];
+		if (t <= ps->start)
+			continue; /* nothing yet; also keeps this record off the final's timestamp */
+		acc = ps->acc;
+		if (m->pending && m->acc_until < t) {
+			oeed_ms from = OEED_MAX(m->pend_start, ps->start);
+			acc.cat_ms[m->pend_cat] += t - from;
+		}
+		emit_period(e, m, p, t, false, &acc, &ps->h, ps->start);
+	}
+}
+
+/* ---- contracts ---- */
+
+static bool contract_matches(const struct oeed_contract *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_machines; i++)
+		if (fnmatch(c->machines[i], id, 0) == 0)
+			return true;
+	return false;
+}
+
+/* Applies a contract's view to one machine's accumulator: reasons counted as planned and
+ * unknown counted as down. span: the machine's part of the period so far. */
+static void contract_view(const struct contract_state *cs, struct kpi_acc *acc,
+			  oeed_ms (*reason_ms)[CAT__COUNT], const uint32_t *reason_fail,
+			  oeed_ms span)
+{
+	for (size_t r = 0; reason_ms && r < cs->c->n_planned_reasons; r++) {
+		int ri = cs->reason_idx[r];
+		if (ri < 0)
+			continue;
+		for (int c = 0; c < CAT__COUNT; c++) {
+			if (c == CAT_PLANNED)
+				continue;
+			acc->cat_ms[c] -= reason_ms[ri][c];
+			acc->cat_ms[CAT_PLANNED] += reason_ms[ri][c];
+		}
+		acc->failures -= reason_fail[ri];
+	}
+	if (cs->c->unknown == UNKNOWN_AS_DOWN) {
+		oeed_ms known = 0;
+		for (int c = 0; c < CAT__COUNT; c++)
+			if (c != CAT_UNKNOWN)
+				known += acc->cat_ms[c];
+		if (span > known)
+			acc->cat_ms[CAT_DOWN] += span - known;
+	}
+}
+
+static double kpi_value(const struct kpi_acc *acc, oeed_ms span, const struct hist *h,
+			enum oeed_kpi k, bool *ok)
+{
+	struct kpi_values kv;
+	kpi_compute(acc, span, h, &kv);
+	enum kpi_field f = kpi_field_of(k);
+	*ok = kpi_has(&kv, f);
+	return *ok ? kv.v[f] : 0.0;
+}
+
+static bool meets(const struct oeed_contract *c, double v, double level)
+{
+	return c->higher_is_better ? v >= level : v <= level;
+}
+
+static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms pstart,
+			  oeed_ms pend, oeed_ms ts, bool final, bool use_last)
+{
+	const struct oeed_contract *c = cs->c;
+	struct kpi_acc pool, best, worst, acc;
+	struct hist h, hpool;
+	kpi_acc_clear(&pool);
+	kpi_acc_clear(&best);
+	kpi_acc_clear(&worst);
+	hist_clear(&hpool);
+	oeed_ms span_total = 0, best_span = 0;
+	unsigned n = 0;
+	for (size_t i = 0; i < e->n_machines; i++) {
+		struct machine *m = &e->machines[i];
+		if (!contract_matches(c, m->id))
+			continue;
+		oeed_ms mt = machine_clock(m, e->now);
+		oeed_ms mspan;
+		if (c->rolling) {
+			oeed_ms start;
+			window_sum(e, m, (size_t)cs->window, mt, &acc, &h, &start);
+			mspan = mt - start;
+			contract_view(cs, &acc, NULL, NULL, mspan);
+		} else {
+			struct period_state *ps = &m->periods[c->period];
+			if (use_last) {
+				if (ps->last_end != pend)
+					continue;
+				acc = ps->last_acc;
+				h = ps->last_h;
+				mspan = pend - pstart;
+				contract_view(cs, &acc, ps->last_reason_ms, ps->last_reason_failures,
+					      mspan);
+			} else {
+				if (ps->start != pstart)
+					continue;
+				acc = ps->acc;
+				h = ps->h;
+				mspan = OEED_MIN(mt, pend) - pstart;
+				if (mspan < 0)
+					mspan = 0;
+				contract_view(cs, &acc, ps->reason_ms, ps->reason_failures, mspan);
+			}
+		}
+		n++;
+		kpi_acc_merge(&pool, &acc);
+		hist_merge(&hpool, &h);
+		span_total += mspan;
+		/* bounds: the rest of this machine's period all running at ideal speed / all down */
+		oeed_ms rest = c->rolling || final ? 0 : OEED_MAX(0, pend - pstart - mspan);
+		struct kpi_acc b = acc, wst = acc;
+		b.cat_ms[CAT_RUNNING] += rest;
+		if (m->ideal_s > 0 && rest > 0) {
+			int64_t parts = (int64_t)((double)rest / 1000.0 / m->ideal_s);
+			kpi_acc_add_count(&b, CNT_TOTAL, parts, m->ideal_s);
+			kpi_acc_add_count(&b, CNT_GOOD, parts, m->ideal_s);
+		}
+		wst.cat_ms[CAT_DOWN] += rest;
+		if (rest > 0 && !(m->has_state && m->cat == CAT_DOWN))
+			wst.failures++;
+		kpi_acc_merge(&best, &b);
+		kpi_acc_merge(&worst, &wst);
+		best_span += mspan + rest;
+	}
+
+	struct contract_result r;
+	memset(&r, 0, sizeof(r));
+	r.contract = c;
+	r.period_label = c->rolling ? e->windows[cs->window].label : period_name(c->period);
+	r.period_start = pstart;
+	r.period_end = pend;
+	r.ts = ts;
+	r.final = final;
+	r.n_machines = n;
+	bool ok_v = false, ok_b = false, ok_w = false;
+	if (n) {
+		/* pooled: span is summed over machines, like the times */
+		r.value = kpi_value(&pool, span_total, &hpool, c->kpi, &ok_v);
+		r.best_case = kpi_value(&best, best_span, &hpool, c->kpi, &ok_b);
+		r.worst_case = kpi_value(&worst, best_span, &hpool, c->kpi, &ok_w);
+		struct kpi_values kv;
+		kpi_compute(&pool, span_total, NULL, &kv);
+		r.coverage = kpi_has(&kv, KF_COVERAGE) ? kv.v[KF_COVERAGE] : 0;
+	}
+	r.has_value = ok_v;
+	if (!ok_b)
+		r.best_case = NAN;
+	if (!ok_w)
+		r.worst_case = NAN;
+	if (!ok_v)
+		r.status = "no_data";
+	else if (meets(c, r.value, c->target))
+		r.status = ok_w && meets(c, r.worst_case, c->target) ? "met" : "on_track";
+	else if (meets(c, r.value, c->minimum))
+		r.status = "at_risk";
+	else
+		r.status = ok_b && !meets(c, r.best_case, c->minimum) ? "breached"
+								       : "below_minimum";
+	cs->last_status = r.status;
+	if (e->sink.contract)
+		e->sink.contract(e->sink.ctx, &r);
+}
+
+static void contracts_advance(struct engine *e, bool report)
+{
+	for (size_t i = 0; i < e->n_contracts; i++) {
+		struct contract_state *cs = &e->contracts[i];
+		const struct oeed_contract *c = cs->c;
+		if (c->rolling) {
+			if (report && cs->window >= 0)
+				contract_emit(e, cs, e->now - c->rolling_ms, e->now, e->now, false,
+					      false);
+			continue;
+		}
+		if (cs->end == 0) {
+			if (calendar_period(e->cal, c->period, e->now, &cs->start, &cs->end, NULL) <
+			    0)
+				continue;
+		}
+		/* the period is final once every matched machine has moved past its end */
+		while (e->now >= cs->end) {
+			bool all_past = true;
+			for (size_t m = 0; m < e->n_machines && all_past; m++)
+				if (contract_matches(c, e->machines[m].id) &&
+				    e->machines[m].periods[c->period].start < cs->end)
+					all_past = false;
+			if (!all_past)
+				break;
+			contract_emit(e, cs, cs->start, cs->end, cs->end, true, true);
+			oeed_ms s, en;
+			if (calendar_period(e->cal, c->period, cs->end, &s, &en, NULL) < 0)
+				break;
+			cs->start = s;
+			cs->end = en;
+		}
+		if (report && e->now > cs->start)
+			contract_emit(e, cs, cs->start, cs->end, e->now, false, false);
+	}
+}
+
+void engine_advance(struct engine *e, oeed_ms now)
+{
+	if (now > e->now)
+		e->now = now;
+	for (size_t i = 0; i < e->n_machines; i++) {
+		struct machine *m = &e->machines[i];
+		if (m->acc_until != OEED_MS_NONE)
+			machine_advance(e, m, machine_clock(m, now));
+	}
+	contracts_advance(e, false);
+}
+
+void engine_report(struct engine *e, oeed_ms now)
+{
+	if (now > e->now)
+		e->now = now;
+	for (size_t i = 0; i < e->n_machines; i++) {
+		struct machine *m = &e->machines[i];
+		if (m->acc_until == OEED_MS_NONE)
+			continue;
+		oeed_ms t = machine_clock(m, now);
+		machine_advance(e, m, t);
+		machine_report(e, m, t);
+	}
+	contracts_advance(e, true);
+}
+
+void engine_get_stats(const struct engine *e, struct engine_stats *ret)
+{
+	*ret = e->stats;
+	ret->machines = e->n_machines;
+}

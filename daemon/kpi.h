@@ -16,6 +16,7 @@ struct kpi_acc {
 	int64_t count[CNT__COUNT];  /* parts as received per signal */
 	double ideal_total_s;       /* sum of ideal_cycle * parts (for pooled performance) */
 	double ideal_good_s;        /* sum of ideal_cycle * good parts (for pooled oee) */
+	double ideal_reject_s;      /* sum of ideal_cycle * reject parts (derived good/total) */
 	uint8_t counted;            /* bit per enum kpi_count: a signal of that kind was seen */
 	uint8_t has_ideal;          /* every counted part had an ideal cycle time */
 	uint32_t failures;

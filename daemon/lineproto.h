@@ -2,7 +2,9 @@
  * measurement: comma and space escaped; tag keys, tag values, field keys: comma, space,
  * equals; string field values: double quote and backslash. CR and LF are replaced by a space
  * everywhere (they cannot be carried in names and VictoriaMetrics splits strings on LF).
- * A trailing backslash in a name is dropped so it cannot escape the separator. Integers
+ * A trailing backslash in a name is dropped so it cannot escape the separator (more exactly:
+ * a run of backslashes in a name is written as one, and dropped before ',' ' ' '=' or at the
+ * end, so InfluxDB 1.x and VictoriaMetrics read the same name; see lineproto.c). Integers
  * carry the `i` suffix; NaN and infinities are never written (the field is skipped).
  * Timestamps are milliseconds (write with precision=ms). */
 #pragma once
@@ -29,7 +31,8 @@ void lp_field_bool(struct lp_line *l, const char *key, bool v);
 void lp_field_str(struct lp_line *l, const char *key, const char *v);
 void lp_field_str_n(struct lp_line *l, const char *key, const char *v, size_t len);
 /* Ends the line with the timestamp (ms) and '\n'. A line without any field is removed from
- * the buffer (InfluxDB rejects it) and false is returned. */
+ * the buffer (InfluxDB rejects it) and false is returned; so is a line when sb->failed is set.
+ * ts_ms == OEED_MS_NONE writes no timestamp (the server's time). */
 bool lp_end(struct lp_line *l, oeed_ms ts_ms);
 
 /* Escaping primitives (exposed for tests and fuzzing). */

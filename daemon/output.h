@@ -22,6 +22,7 @@ struct output_stats {
 	int64_t last_latency_ms;
 	char last_error[160];
 	int healthy; /* 1 when the last attempt succeeded */
+	uint64_t lines_pending; /* accepted, not yet written or dropped (queue + spool) */
 };
 
 /* state_dir: where the output keeps its spool (state_dir/spool/<name>). */

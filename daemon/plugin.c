@@ -1,2 +1,216 @@
-/* being written in this session; replaced before commit */
-#include "util.h"
+/* plugin.c - the registry of built-in decoders (listed in plugins/decoders.h), the ABI check
+ * every decoder passes before use, and the event-time parsers decoders share. */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include "decoders.h"
+#include "plugin.h"
+
+#define NAME_OF(name, fn)  name,
+#define ENTRY_OF(name, fn) fn,
+
+static const char *const builtin_names[] = {OEED_BUILTIN_DECODERS(NAME_OF) NULL};
+static const oeed_decoder_entry_fn builtin_entries[] = {OEED_BUILTIN_DECODERS(ENTRY_OF)};
+
+int plugin_check_entry(oeed_decoder_entry_fn entry, const char *name,
+		       const struct oeed_decoder **ret)
+{
+	const struct oeed_decoder *d = entry ? entry() : NULL;
+
+	if (!d)
+		return -EINVAL;
+	/* Only abi_version is read before the version is known to be ours. */
+	if (d->abi_version != OEED_DECODER_ABI)
+		return -ENOTSUP;
+	if (!d->name || !d->create || !d->destroy || !d->decode)
+		return -EINVAL;
+	if (name && strcmp(d->name, name) != 0)
+		return -EINVAL;
+	*ret = d;
+	return 0;
+}
+
+const struct oeed_decoder *plugin_find(const char *name)
+{
+	const struct oeed_decoder *d;
+
+	for (size_t i = 0; i < OEED_ARRAY_SIZE(builtin_entries); i++) {
+		if (strcmp(builtin_names[i], name) != 0)
+			continue;
+		return plugin_check_entry(builtin_entries[i], name, &d) == 0 ? d : NULL;
+	}
+	return NULL;
+}
+
+const char *const *plugin_names(void)
+{
+	return builtin_names;
+}
+
+/* Epoch seconds below 1e11 (year 5138), ms below 1e14, us below 1e17, else ns. Sub-ms parts
+ * are cut (truncated); seconds are first rounded to the microsecond so that 0.123 s, which a
+ * double holds as 0.12299999..., gives 123 ms. */
+int plugin_parse_time_num(double v, oeed_ms *ret_ms)
+{
+	int64_t ms;
+
+	if (!isfinite(v) || v < 0)
+		return -EINVAL;
+	if (v < 1e11)
+		ms = llround(v * 1e6) / 1000;
+	else if (v < 1e14)
+		ms = (int64_t)v;
+	else if (v < 1e17)
+		ms = (int64_t)v / 1000;
+	else if (v < 0x1p63)
+		ms = (int64_t)v / 1000000;
+	else
+		return -EINVAL;
+	*ret_ms = ms;
+	return 0;
+}
+
+/* Reads exactly n decimal digits. */
+static bool read_digits(const char *s, size_t n, int *ret)
+{
+	int v = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (s[i] - '0');
+	}
+	*ret = v;
+	return true;
+}
+
+static bool is_leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t days_from_civil(int y, int m, int d)
+{
+	y -= m <= 2;
+	int era = (y >= 0 ? y : y - 399) / 400;
+	int yoe = y - era * 400;
+	int doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return (int64_t)era * 146097 + doe - 719468;
+}
+
+/* YYYY-MM-DD(T|t| )HH:MM:SS[.frac](Z|z|+HH:MM|-HH:MM); digits beyond ms are cut. A leap
+ * second (:60) is accepted and lands on the next minute's :00. */
+static int parse_rfc3339(const char *s, size_t len, oeed_ms *ret_ms)
+{
+	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int y, mo, d, h, mi, sec, frac_ms = 0, off_h = 0, off_m = 0, sign = 0;
+	size_t i = 19;
+	int64_t ms;
+
+	if (len < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' ||
+	    (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
+		return -EINVAL;
+	if (!read_digits(s, 4, &y) || !read_digits(s + 5, 2, &mo) || !read_digits(s + 8, 2, &d) ||
+	    !read_digits(s + 11, 2, &h) || !read_digits(s + 14, 2, &mi) ||
+	    !read_digits(s + 17, 2, &sec))
+		return -EINVAL;
+	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
+	    mi > 59 || sec > 60)
+		return -EINVAL;
+	if (s[i] == '.') {
+		size_t start = ++i;
+		int scale = 100;
+
+		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+			frac_ms += (s[i] - '0') * scale;
+		if (i == start)
+			return -EINVAL;
+	}
+	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		i++;
+	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
+		sign = s[i] == '+' ? 1 : -1;
+		if (len - i < 6 || s[i + 3] != ':' || !read_digits(s + i + 1, 2, &off_h) ||
+		    !read_digits(s + i + 4, 2, &off_m) || off_h > 23 || off_m > 59)
+			return -EINVAL;
+		i += 6;
+	} else {
+		return -EINVAL;
+	}
+	if (i != len)
+		return -EINVAL;
+
+	ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
+	ms = ms * 1000 + frac_ms - (int64_t)sign * (off_h * 60 + off_m) * 60000;
+	if (ms < 0)
+		return -EINVAL;
+	*ret_ms = ms;
+	return 0;
+}
+
+int plugin_parse_time_str(const char *s, size_t len, oeed_ms *ret_ms)
+{
+	char buf[64];
+	char *end;
+	double v;
+
+	if (len >= 5 && s[4] == '-')
+		return parse_rfc3339(s, len, ret_ms);
+	/* A plain decimal number: epoch s/ms/us/ns. strtod alone would also take "inf", hex
+	 * and leading blanks. */
+	if (len == 0 || len >= sizeof(buf) || s[0] < '0' || s[0] > '9')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (!strchr("0123456789.eE+-", s[i]) || s[i] == '\0')
+			return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	v = strtod(buf, &end);
+	if (end != buf + len)
+		return -EINVAL;
+	return plugin_parse_time_num(v, ret_ms);
+}
+
+/* No overlongs, no surrogates, nothing above U+10FFFF. */
+size_t plugin_utf8_valid(const uint8_t *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint8_t c = s[i], lo = 0x80, hi = 0xbf;
+		size_t k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong */
+			else if (c == 0xed)
+				hi = 0x9f; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			if (c == 0xf0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xf4)
+				hi = 0x8f; /* above U+10FFFF */
+		} else {
+			return i;
+		}
+		if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t j = 2; j <= k; j++)
+			if (s[i + j] < 0x80 || s[i + j] > 0xbf)
+				return i;
+		i += k + 1;
+	}
+	return i;
+}

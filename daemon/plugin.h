@@ -73,9 +73,17 @@ typedef const struct oeed_decoder *(*oeed_decoder_entry_fn)(void);
 const struct oeed_decoder *plugin_find(const char *name);
 /* Names of all built-in decoders, NULL-terminated. */
 const char *const *plugin_names(void);
+/* Calls `entry` and checks what it returns: 0 and *ret, -ENOTSUP for an abi_version other than
+ * OEED_DECODER_ABI, -EINVAL for a NULL decoder, a missing function or a name other than
+ * `name` (NULL: any name). plugin_find() uses it; so would a dlopen() loader. */
+int plugin_check_entry(oeed_decoder_entry_fn entry, const char *name,
+		       const struct oeed_decoder **ret);
 
 /* Shared by decoders: parse an event time. Numbers are epoch seconds, ms, us or ns, chosen
  * by magnitude; strings are RFC 3339 ("2026-11-22T10:00:00.250Z", "+01:00" offsets).
  * Returns 0 and *ret_ms, or -EINVAL. */
 int plugin_parse_time_num(double v, oeed_ms *ret_ms);
 int plugin_parse_time_str(const char *s, size_t len, oeed_ms *ret_ms);
+/* Length of the longest valid UTF-8 (RFC 3629) prefix of s: n when all of it is valid, else
+ * the offset of the first bad byte. Strings that reach line protocol must pass. */
+size_t plugin_utf8_valid(const uint8_t *s, size_t n);

@@ -1,11 +1,12 @@
 /* recording.h - the audit trail: every received message as one text line
  *   "<receive time, ns since epoch> <topic, percent-encoded> <payload, base64>\n"
- * (interface.md). The writer appends to rotating files recording-<first ns>.log under a
- * directory, capped in size per file and in total (oldest files deleted). write(2) happens
- * before the MQTT callback returns, so a process crash loses nothing that was written; the
- * writer fsyncs on rotation and when recording_writer_sync() is called (power-loss window =
- * the sync interval chosen by the daemon). The reader parses files back, reporting bad lines
- * with file:line:column. */
+ * (interface.md). An empty payload is an empty field: the line ends in a space ("123 a/b \n");
+ * the reader rejects a last line without '\n' (a write cut short). The writer appends to
+ * rotating files recording-<first ns, 20 digits>.log under a directory, capped in size per
+ * file and in total (oldest files deleted). write(2) happens before the MQTT callback
+ * returns, so a process crash loses nothing that was written; the writer fsyncs on rotation
+ * and when recording_writer_sync() is called (power-loss window = the sync interval chosen by
+ * the daemon). The reader parses files back, reporting bad lines with file:line:column. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,7 +31,8 @@ int recording_writer_open(const char *dir, uint64_t file_max, uint64_t total_max
 int recording_write(struct recording_writer *w, int64_t rx_ns, const char *topic, size_t topic_len,
 		    const uint8_t *payload, size_t len);
 int recording_writer_sync(struct recording_writer *w);
-/* Path of the file currently written (for the checkpoint: where the tail starts). */
+/* Path of the file currently written (for the checkpoint: where the tail starts); NULL
+ * until the first message starts a file. */
 const char *recording_writer_current(const struct recording_writer *w);
 uint64_t recording_writer_offset(const struct recording_writer *w);
 void recording_writer_close(struct recording_writer *w);

@@ -1,6 +1,9 @@
 /* topic.h - topic templates: "factory/{line}/{machine}/state" -> an MQTT subscription
  * ("factory/+/+/state") and a matcher that extracts the machine id and the other variables as
- * tags. `+` and a trailing `#` may also be written literally in a template. */
+ * tags. `+` and a trailing `#` may also be written literally in a template. Variables are whole
+ * levels. A template must have {machine}, except one starting with "spBv1.0/" (Sparkplug B:
+ * the decoder names the machine from the node/device, so m->machine stays NULL). A topic whose
+ * {machine} level is empty does not match (a machine needs a name). */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,0 +1,895 @@
+/* mqtt.c - the MQTT edge (see mqtt.h): owns the paho MQTTAsync client, its connect options,
+ * the subscription set, and the bounded receive queue that hands messages from paho's callback
+ * thread to the main thread.
+ *
+ * Threads: paho calls on_message, on_connected, on_connection_lost and the response callbacks
+ * on its own threads; everything else runs on the main thread. `lock` guards the queue, the
+ * stats and the current subscription set. paho is never called while `lock` is held: paho
+ * runs some callbacks under its own mutex, so holding ours across a paho call could deadlock
+ * against a callback waiting for ours.
+ *
+ * Persistence is MQTTCLIENT_PERSISTENCE_NONE: oeed only receives, and for received QoS 1
+ * messages the session state that matters (subscriptions, messages queued while offline) is
+ * held by the broker. paho's file persistence would only keep our own outgoing QoS 0 rebirth
+ * requests and needs a writable working directory, which systemd's ProtectSystem=strict does
+ * not give. */
+#include "mqtt.h"
+
+#include <MQTTAsync.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The receive queue: an index ring of queue_len entries plus one byte ring holding
+ * "topic\0payload" records back to back (a record never wraps: when it does not fit at the
+ * end, it starts again at 0).
+ *
+ * Memory, allocated once in mqtt_new: queue_len * sizeof(struct qentry) (24 B) for the index
+ * plus max(queue_len * MQTT_RING_BYTES_PER_MSG, MQTT_RING_MIN) for the bytes. The default
+ * queue_len 65536 costs 1.5 MiB + 16 MiB; any queue_len costs at least 2.1 MiB so that one
+ * maximal message (1 MiB payload + 64 KiB topic) always fits even while another is drained.
+ * A payload over MQTT_MAX_PAYLOAD is counted as too_large and not queued. */
+#define MQTT_MAX_PAYLOAD	   (1024 * 1024)
+#define MQTT_MAX_TOPIC		   65535
+#define MQTT_RING_BYTES_PER_MSG	   256
+#define MQTT_RING_MIN		   (2 * ((size_t)MQTT_MAX_PAYLOAD + MQTT_MAX_TOPIC + 1))
+#define MQTT_MAX_QUEUE_LEN	   (16u * 1024 * 1024)
+#define MQTT_PASSWORD_MAX	   4096
+#define MQTT_DISCONNECT_TIMEOUT_MS 2000
+
+struct qentry {
+	size_t off;
+	uint32_t topic_len;
+	uint32_t len;
+	int64_t rx_ns;
+};
+
+/* An immutable subscription set, shared by reference so that the connected callback can
+ * subscribe from it without holding `lock` while set_subscriptions replaces it. */
+struct subset {
+	unsigned refs;
+	size_t n;
+	char **filters;
+	int *qos;
+};
+
+struct mqtt_client {
+	MQTTAsync handle;
+	bool created;
+	int efd;
+	int protocol;
+	struct recording_writer *rec;
+
+	/* Strings paho keeps pointers to for the client's lifetime (reconnects reuse them). */
+	char *url, *client_id, *username, *password, *status_topic;
+	char *ca_file, *cert_file, *key_file;
+	MQTTAsync_SSLOptions ssl;
+	MQTTAsync_willOptions will;
+	MQTTProperties connect_props;
+	MQTTAsync_connectOptions conn;
+
+	pthread_mutex_t lock;
+	struct qentry *entries;
+	size_t n_entries, q_head, q_count;
+	uint8_t *ring;
+	size_t ring_size, ring_wpos;
+	struct mqtt_stats stats;
+	struct subset *subs;
+
+	/* Only used from paho's threads, guarded by log_lock. */
+	pthread_mutex_t log_lock;
+	struct log_ratelimit rl_drop, rl_conn, rl_rec;
+
+	/* mqtt_free waits here for the disconnect to complete. */
+	pthread_mutex_t done_lock;
+	pthread_cond_t done_cond;
+	bool done;
+};
+
+static oeed_ms mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (oeed_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void subset_unref(struct subset *s)
+{
+	if (!s || --s->refs > 0)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		free(s->filters[i]);
+	free(s->filters);
+	free(s->qos);
+	free(s);
+}
+
+static struct subset *subset_new(const struct mqtt_subscription *subs, size_t n)
+{
+	struct subset *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->refs = 1;
+	s->filters = calloc(n ? n : 1, sizeof(*s->filters));
+	s->qos = calloc(n ? n : 1, sizeof(*s->qos));
+	if (!s->filters || !s->qos)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (!subs[i].filter || subs[i].qos < 0 || subs[i].qos > 2)
+			goto fail;
+		s->filters[i] = strdup(subs[i].filter);
+		if (!s->filters[i])
+			goto fail;
+		s->qos[i] = subs[i].qos;
+		s->n = i + 1;
+	}
+	return s;
+fail:
+	subset_unref(s);
+	return NULL;
+}
+
+static void set_last_error(struct mqtt_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void set_last_error(struct mqtt_client *c, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&c->lock);
+	va_start(ap, fmt);
+	vsnprintf(c->stats.last_error, sizeof(c->stats.last_error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* MQTT 3.1.1 CONNACK return codes (the failure code paho reports for a refused connect). */
+static const char *connack_text(int code)
+{
+	switch (code) {
+	case 1:
+		return "unacceptable protocol version";
+	case 2:
+		return "client identifier rejected";
+	case 3:
+		return "server unavailable";
+	case 4:
+		return "bad user name or password";
+	case 5:
+		return "not authorized";
+	default:
+		return MQTTAsync_strerror(code);
+	}
+}
+
+static void conn_failed(struct mqtt_client *c, const char *what, const char *detail)
+{
+	set_last_error(c, "connect to %s failed: %s%s%s", c->url, what, detail ? ": " : "",
+		       detail ? detail : "");
+	pthread_mutex_lock(&c->log_lock);
+	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_ERROR,
+		    "mqtt: connect to %s failed: %s%s%s (retrying)", c->url, what,
+		    detail ? ": " : "", detail ? detail : "");
+	pthread_mutex_unlock(&c->log_lock);
+}
+
+static void on_connect_failure(void *ctx, MQTTAsync_failureData *r)
+{
+	struct mqtt_client *c = ctx;
+	conn_failed(c, r ? connack_text(r->code) : "unknown error", r ? r->message : NULL);
+}
+
+static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct mqtt_client *c = ctx;
+	const char *what = "unknown error";
+	if (r && r->reasonCode >= 0x80)
+		what = MQTTReasonCode_toString(r->reasonCode);
+	else if (r)
+		what = MQTTAsync_strerror(r->code);
+	conn_failed(c, what, r ? r->message : NULL);
+}
+
+static void on_sub_failure(void *ctx, MQTTAsync_failureData *r)
+{
+	struct mqtt_client *c = ctx;
+	set_last_error(c, "subscribe failed: %s", r ? MQTTAsync_strerror(r->code) : "?");
+	log_error("mqtt: subscribe failed: %s", r ? MQTTAsync_strerror(r->code) : "?");
+}
+
+static void on_sub_failure5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	struct mqtt_client *c = ctx;
+	const char *what = r ? MQTTReasonCode_toString(r->reasonCode) : "?";
+	set_last_error(c, "subscribe failed: %s", what);
+	log_error("mqtt: subscribe failed: %s", what);
+}
+
+/* A granted QoS of 0x80 (3.1.1) or a reason code >= 0x80 (5) is a refused filter. */
+static void on_sub_success(void *ctx, MQTTAsync_successData *r)
+{
+	struct mqtt_client *c = ctx;
+	if (r && r->alt.qos == 0x80) {
+		set_last_error(c, "subscribe refused by the broker");
+		log_error("mqtt: the broker refused a subscription");
+	}
+}
+
+static void on_sub_success5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct mqtt_client *c = ctx;
+	if (!r)
+		return;
+	for (int i = 0; i < r->alt.sub.reasonCodeCount; i++)
+		if (r->alt.sub.reasonCodes[i] >= 0x80) {
+			set_last_error(c, "subscribe refused: %s",
+				       MQTTReasonCode_toString(r->alt.sub.reasonCodes[i]));
+			log_error("mqtt: the broker refused a subscription: %s",
+				  MQTTReasonCode_toString(r->alt.sub.reasonCodes[i]));
+		}
+	if (r->alt.sub.reasonCodeCount == 0 && r->reasonCode >= 0x80) {
+		set_last_error(c, "subscribe refused: %s", MQTTReasonCode_toString(r->reasonCode));
+		log_error("mqtt: the broker refused a subscription: %s",
+			  MQTTReasonCode_toString(r->reasonCode));
+	}
+}
+
+static void set_response(struct mqtt_client *c, MQTTAsync_responseOptions *o)
+{
+	o->context = c;
+	if (c->protocol == 5) {
+		o->onSuccess5 = on_sub_success5;
+		o->onFailure5 = on_sub_failure5;
+	} else {
+		o->onSuccess = on_sub_success;
+		o->onFailure = on_sub_failure;
+	}
+}
+
+static int subscribe_set(struct mqtt_client *c, const struct subset *s)
+{
+	if (s->n == 0)
+		return 0;
+	MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+	set_response(c, &o);
+	int rc = MQTTAsync_subscribeMany(c->handle, (int)s->n, s->filters, s->qos, &o);
+	if (rc != MQTTASYNC_SUCCESS) {
+		set_last_error(c, "subscribe failed: %s", MQTTAsync_strerror(rc));
+		log_error("mqtt: subscribe to %zu filters failed: %s", s->n,
+			  MQTTAsync_strerror(rc));
+		return -EIO;
+	}
+	return 0;
+}
+
+static void publish_status(struct mqtt_client *c, const char *text)
+{
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	m.payload = (void *)text;
+	m.payloadlen = (int)strlen(text);
+	m.qos = 1;
+	m.retained = 1;
+	int rc = MQTTAsync_sendMessage(c->handle, c->status_topic, &m, NULL);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_warn("mqtt: publishing \"%s\" to %s failed: %s", text, c->status_topic,
+			 MQTTAsync_strerror(rc));
+}
+
+/* Called after the first connect and after every automatic reconnect (onSuccess is not
+ * called again after a reconnect, so the subscriptions are renewed here). */
+static void on_connected(void *ctx, char *cause)
+{
+	struct mqtt_client *c = ctx;
+	pthread_mutex_lock(&c->lock);
+	c->stats.connected = 1;
+	c->stats.connects++;
+	struct subset *s = c->subs;
+	s->refs++;
+	pthread_mutex_unlock(&c->lock);
+
+	log_info("mqtt: connected to %s as %s", c->url, c->client_id);
+	/* The broker handles packets of one connection in order: the SUBSCRIBE goes out before
+	 * "online", so whoever sees "online" can rely on the subscriptions being in place. */
+	subscribe_set(c, s);
+	if (c->status_topic)
+		publish_status(c, "online");
+
+	pthread_mutex_lock(&c->lock);
+	subset_unref(s);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void on_connection_lost(void *ctx, char *cause)
+{
+	struct mqtt_client *c = ctx;
+	/* cause is always NULL in paho 1.3 (#1148): nothing more specific to report. */
+	pthread_mutex_lock(&c->lock);
+	c->stats.connected = 0;
+	c->stats.disconnects++;
+	snprintf(c->stats.last_error, sizeof(c->stats.last_error), "connection to %s lost", c->url);
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->log_lock);
+	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_WARN,
+		    "mqtt: connection to %s lost; reconnecting", c->url);
+	pthread_mutex_unlock(&c->log_lock);
+}
+
+/* Where a record of `need` bytes goes in the byte ring, or SIZE_MAX when it does not fit.
+ * Called with lock held. Strict inequalities keep the write position from reaching the
+ * oldest record, so "full" and "empty" never look alike. */
+static size_t ring_place(const struct mqtt_client *c, size_t need)
+{
+	if (c->q_count == 0)
+		return need <= c->ring_size ? 0 : SIZE_MAX;
+	if (c->q_count == c->n_entries)
+		return SIZE_MAX;
+	size_t rpos = c->entries[c->q_head].off;
+	size_t wpos = c->ring_wpos;
+	if (wpos > rpos) {
+		if (c->ring_size - wpos >= need)
+			return wpos;
+		return need < rpos ? 0 : SIZE_MAX;
+	}
+	return need < rpos - wpos ? wpos : SIZE_MAX;
+}
+
+static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
+{
+	struct mqtt_client *c = ctx;
+	int64_t rx_ns = real_ns();
+	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
+	const uint8_t *payload = m->payload;
+	int rec_rc = 0;
+	enum { QUEUED, DROPPED, TOO_LARGE } outcome = QUEUED;
+
+	/* The recording is written first: it is the write-ahead log for what the queue holds. */
+	if (c->rec)
+		rec_rc = recording_write(c->rec, rx_ns, topic, tlen, payload, len);
+
+	pthread_mutex_lock(&c->lock);
+	c->stats.received++;
+	if (rec_rc < 0)
+		c->stats.record_errors++;
+	if (len > MQTT_MAX_PAYLOAD || tlen > MQTT_MAX_TOPIC) {
+		c->stats.too_large++;
+		outcome = TOO_LARGE;
+	} else {
+		size_t need = tlen + 1 + len;
+		size_t off = ring_place(c, need);
+		if (off == SIZE_MAX) {
+			c->stats.queue_dropped++;
+			outcome = DROPPED;
+		} else {
+			memcpy(c->ring + off, topic, tlen);
+			c->ring[off + tlen] = 0;
+			if (len)
+				memcpy(c->ring + off + tlen + 1, payload, len);
+			size_t slot = (c->q_head + c->q_count) % c->n_entries;
+			c->entries[slot] = (struct qentry){
+			    .off = off,
+			    .topic_len = (uint32_t)tlen,
+			    .len = (uint32_t)len,
+			    .rx_ns = rx_ns,
+			};
+			c->ring_wpos = off + need;
+			c->q_count++;
+			c->stats.queue_depth = c->q_count;
+			if (c->q_count > c->stats.queue_high_water)
+				c->stats.queue_high_water = c->q_count;
+		}
+	}
+	size_t depth = c->q_count;
+	pthread_mutex_unlock(&c->lock);
+
+	if (outcome == QUEUED) {
+		uint64_t one = 1;
+		/* EAGAIN only when the counter is saturated: it is readable then anyway. */
+		if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_error("mqtt: eventfd write failed: %s", strerror(errno));
+	}
+	if (outcome != QUEUED || rec_rc < 0) {
+		pthread_mutex_lock(&c->log_lock);
+		oeed_ms now = mono_ms();
+		if (rec_rc < 0)
+			log_limited(&c->rl_rec, now, LOG_LVL_ERROR,
+				    "mqtt: recording a message on %.*s failed: %s",
+				    (int)OEED_MIN(tlen, 200), topic, strerror(-rec_rc));
+		if (outcome == DROPPED)
+			log_limited(
+			    &c->rl_drop, now, LOG_LVL_WARN,
+			    "mqtt: receive queue full (%zu messages), message on %.*s dropped",
+			    depth, (int)OEED_MIN(tlen, 200), topic);
+		else if (outcome == TOO_LARGE)
+			log_limited(
+			    &c->rl_drop, now, LOG_LVL_WARN,
+			    "mqtt: message on %.*s dropped: %zu bytes is over the %d byte limit",
+			    (int)OEED_MIN(tlen, 200), topic, len, MQTT_MAX_PAYLOAD);
+		pthread_mutex_unlock(&c->log_lock);
+	}
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static int ssl_error_cb(const char *str, size_t len, void *u)
+{
+	struct mqtt_client *c = u;
+	size_t n = len;
+	while (n > 0 && (str[n - 1] == '\n' || str[n - 1] == '\r'))
+		n--;
+	set_last_error(c, "TLS: %.*s", (int)OEED_MIN(n, 140), str);
+	pthread_mutex_lock(&c->log_lock);
+	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_ERROR, "mqtt: TLS error with %s: %.*s", c->url,
+		    (int)n, str);
+	pthread_mutex_unlock(&c->log_lock);
+	return 0;
+}
+
+static int read_password(const char *path, char **ret, struct oeed_error *err)
+{
+	int r = 0;
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	if (!f) {
+		r = -errno;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot read password_file %s: %s", path,
+			 strerror(-r));
+		return r;
+	}
+	buf = malloc(MQTT_PASSWORD_MAX + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+		goto out;
+	}
+	size_t n = fread(buf, 1, MQTT_PASSWORD_MAX + 1, f);
+	if (ferror(f)) {
+		r = -EIO;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot read password_file %s", path);
+		goto out;
+	}
+	if (n > MQTT_PASSWORD_MAX) {
+		r = -EINVAL;
+		snprintf(err->msg, sizeof(err->msg),
+			 "mqtt: password_file %s is longer than %d bytes", path, MQTT_PASSWORD_MAX);
+		goto out;
+	}
+	/* Exactly one trailing newline is the file's, not the password's. */
+	if (n > 0 && buf[n - 1] == '\n') {
+		n--;
+		if (n > 0 && buf[n - 1] == '\r')
+			n--;
+	}
+	if (memchr(buf, 0, n)) {
+		r = -EINVAL;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: password_file %s contains a NUL byte",
+			 path);
+		goto out;
+	}
+	buf[n] = 0;
+	*ret = buf;
+	buf = NULL;
+out:
+	if (buf) {
+		explicit_bzero(buf, MQTT_PASSWORD_MAX + 1);
+		free(buf);
+	}
+	fclose(f);
+	return r;
+}
+
+static int dup_str(char **dst, const char *src)
+{
+	if (!src)
+		return 0;
+	*dst = strdup(src);
+	return *dst ? 0 : -ENOMEM;
+}
+
+static int secs_from_ms(oeed_ms ms)
+{
+	if (ms <= 0)
+		return 0;
+	oeed_ms s = (ms + 999) / 1000;
+	return s > 86400 * 365 ? 86400 * 365 : (int)s;
+}
+
+static int build_options(struct mqtt_client *c, const struct oeed_mqtt_conf *conf,
+			 struct oeed_error *err)
+{
+	bool tls = strncmp(c->url, "ssl://", 6) == 0;
+	if (!tls && strncmp(c->url, "tcp://", 6) != 0) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "mqtt: url %s: must start with tcp:// or ssl://", c->url);
+		return -EINVAL;
+	}
+	if (!tls && conf->has_tls) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "mqtt: tls settings are given but url %s is not ssl://", c->url);
+		return -EINVAL;
+	}
+	if (conf->protocol != 4 && conf->protocol != 5) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: protocol must be 4 or 5, not %d",
+			 conf->protocol);
+		return -EINVAL;
+	}
+	if (c->protocol == 5) {
+		MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
+		c->conn = o5;
+		c->conn.cleanstart = conf->clean_session;
+		/* Without a session expiry interval an MQTT 5 session ends with the connection. */
+		MQTTProperty p = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL};
+		oeed_ms secs = conf->clean_session ? 0 : conf->session_expiry_ms / 1000;
+		p.value.integer4 = secs >= 0xFFFFFFFF ? 0xFFFFFFFE : (unsigned)secs;
+		if (MQTTProperties_add(&c->connect_props, &p) != 0) {
+			snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+			return -ENOMEM;
+		}
+		c->conn.connectProperties = &c->connect_props;
+		c->conn.onFailure5 = on_connect_failure5;
+	} else {
+		MQTTAsync_connectOptions o4 = MQTTAsync_connectOptions_initializer;
+		c->conn = o4;
+		c->conn.MQTTVersion = MQTTVERSION_3_1_1;
+		c->conn.cleansession = conf->clean_session;
+		c->conn.onFailure = on_connect_failure;
+	}
+	c->conn.context = c;
+	c->conn.keepAliveInterval = secs_from_ms(conf->keepalive_ms);
+	c->conn.automaticReconnect = 1;
+	c->conn.minRetryInterval = OEED_MAX(1, secs_from_ms(conf->reconnect_min_ms));
+	c->conn.maxRetryInterval =
+	    OEED_MAX(c->conn.minRetryInterval, secs_from_ms(conf->reconnect_max_ms));
+	c->conn.connectTimeout = 10;
+	c->conn.username = c->username;
+	c->conn.password = c->password;
+	if (c->status_topic) {
+		MQTTAsync_willOptions w = MQTTAsync_willOptions_initializer;
+		c->will = w;
+		c->will.topicName = c->status_topic;
+		c->will.message = "offline";
+		c->will.retained = 1;
+		c->will.qos = 1;
+		c->conn.will = &c->will;
+	}
+	if (tls) {
+		MQTTAsync_SSLOptions s = MQTTAsync_SSLOptions_initializer;
+		c->ssl = s;
+		c->ssl.trustStore = c->ca_file;
+		c->ssl.keyStore = c->cert_file;
+		c->ssl.privateKey = c->key_file;
+		c->ssl.enableServerCertAuth = 1;
+		/* paho's default is no host name check. */
+		c->ssl.verify = conf->has_tls ? conf->tls.verify : 1;
+		c->ssl.ssl_error_cb = ssl_error_cb;
+		c->ssl.ssl_error_context = c;
+		c->conn.ssl = &c->ssl;
+	}
+	return 0;
+}
+
+int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *subs, size_t n_subs,
+	     struct recording_writer *rec, struct mqtt_client **ret, struct oeed_error *err)
+{
+	int r;
+	struct mqtt_client *c = NULL;
+
+	if (!conf->client_id || !*conf->client_id) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: client_id is required");
+		return -EINVAL;
+	}
+	if (conf->queue_len == 0 || conf->queue_len > MQTT_MAX_QUEUE_LEN) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: queue_len must be 1..%u",
+			 MQTT_MAX_QUEUE_LEN);
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+		return -ENOMEM;
+	}
+	c->efd = -1;
+	c->rec = rec;
+	c->protocol = conf->protocol;
+	MQTTProperties props = MQTTProperties_initializer;
+	c->connect_props = props;
+	struct log_ratelimit rl = LOG_RATELIMIT_INIT(60000, 5);
+	c->rl_drop = c->rl_conn = c->rl_rec = rl;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->log_lock, NULL);
+	pthread_mutex_init(&c->done_lock, NULL);
+	pthread_cond_init(&c->done_cond, NULL);
+
+	if (dup_str(&c->url, conf->url ? conf->url : "tcp://127.0.0.1:1883") < 0 ||
+	    dup_str(&c->client_id, conf->client_id) < 0 ||
+	    dup_str(&c->username, conf->username) < 0 ||
+	    dup_str(&c->status_topic, conf->status_topic) < 0 ||
+	    (conf->has_tls && (dup_str(&c->ca_file, conf->tls.ca_file) < 0 ||
+			       dup_str(&c->cert_file, conf->tls.cert_file) < 0 ||
+			       dup_str(&c->key_file, conf->tls.key_file) < 0))) {
+		r = -ENOMEM;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+		goto fail;
+	}
+	if (conf->password_file) {
+		r = read_password(conf->password_file, &c->password, err);
+		if (r < 0)
+			goto fail;
+	}
+	r = build_options(c, conf, err);
+	if (r < 0)
+		goto fail;
+
+	c->subs = subset_new(subs, n_subs);
+	c->n_entries = conf->queue_len;
+	c->entries = calloc(c->n_entries, sizeof(*c->entries));
+	c->ring_size = OEED_MAX(c->n_entries * MQTT_RING_BYTES_PER_MSG, MQTT_RING_MIN);
+	c->ring = malloc(c->ring_size);
+	if (!c->subs || !c->entries || !c->ring) {
+		r = c->subs ? -ENOMEM : -EINVAL;
+		snprintf(err->msg, sizeof(err->msg), "%s",
+			 c->subs ? "mqtt: out of memory" : "mqtt: bad subscription (qos 0..2)");
+		goto fail;
+	}
+	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->efd < 0) {
+		r = -errno;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: eventfd: %s", strerror(-r));
+		goto fail;
+	}
+
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	co.MQTTVersion = c->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+	co.sendWhileDisconnected = 0;
+	int rc = MQTTAsync_createWithOptions(&c->handle, c->url, c->client_id,
+					     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		r = rc == MQTTASYNC_BAD_PROTOCOL ? -EINVAL : -EIO;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot create a client for %s: %s",
+			 c->url, MQTTAsync_strerror(rc));
+		goto fail;
+	}
+	c->created = true;
+	rc = MQTTAsync_setCallbacks(c->handle, c, on_connection_lost, on_message, NULL);
+	if (rc == MQTTASYNC_SUCCESS)
+		rc = MQTTAsync_setConnected(c->handle, c, on_connected);
+	if (rc != MQTTASYNC_SUCCESS) {
+		r = -EIO;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot set callbacks: %s",
+			 MQTTAsync_strerror(rc));
+		goto fail;
+	}
+	*ret = c;
+	return 0;
+fail:
+	mqtt_free(c);
+	return r;
+}
+
+int mqtt_start(struct mqtt_client *c)
+{
+	int rc = MQTTAsync_connect(c->handle, &c->conn);
+	if (rc != MQTTASYNC_SUCCESS) {
+		set_last_error(c, "connect to %s failed: %s", c->url, MQTTAsync_strerror(rc));
+		log_error("mqtt: connect to %s failed: %s", c->url, MQTTAsync_strerror(rc));
+		return rc == MQTTASYNC_BAD_MQTT_OPTION || rc == MQTTASYNC_BAD_STRUCTURE ? -EINVAL
+											: -EIO;
+	}
+	return 0;
+}
+
+int mqtt_fd(const struct mqtt_client *c)
+{
+	return c->efd;
+}
+
+size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt_msg *m), void *ctx,
+		  size_t max)
+{
+	size_t done = 0;
+	while (done < max) {
+		pthread_mutex_lock(&c->lock);
+		if (c->q_count == 0) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		struct qentry e = c->entries[c->q_head];
+		pthread_mutex_unlock(&c->lock);
+
+		/* The producer never writes over the oldest record, so it is stable while fn
+		 * runs without the lock. */
+		struct mqtt_msg m = {
+		    .rx_ns = e.rx_ns,
+		    .topic = (const char *)c->ring + e.off,
+		    .topic_len = e.topic_len,
+		    .payload = c->ring + e.off + e.topic_len + 1,
+		    .len = e.len,
+		};
+		fn(ctx, &m);
+		done++;
+
+		pthread_mutex_lock(&c->lock);
+		c->q_head = (c->q_head + 1) % c->n_entries;
+		c->q_count--;
+		c->stats.queue_depth = c->q_count;
+		pthread_mutex_unlock(&c->lock);
+	}
+	/* Cleared under the lock: a message queued after this read writes the eventfd again. */
+	pthread_mutex_lock(&c->lock);
+	if (c->q_count == 0) {
+		uint64_t v;
+		if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			log_error("mqtt: eventfd read failed: %s", strerror(errno));
+	}
+	pthread_mutex_unlock(&c->lock);
+	return done;
+}
+
+int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n)
+{
+	struct subset *ns = subset_new(subs, n);
+	if (!ns)
+		return -ENOMEM;
+	pthread_mutex_lock(&c->lock);
+	struct subset *old = c->subs;
+	c->subs = ns;
+	ns->refs++;
+	bool connected = c->stats.connected;
+	pthread_mutex_unlock(&c->lock);
+
+	int r = 0;
+	if (connected) {
+		/* Filters no longer wanted; a changed QoS is handled by subscribing again. */
+		for (size_t i = 0; i < old->n; i++) {
+			bool keep = false;
+			for (size_t j = 0; j < ns->n && !keep; j++)
+				keep = strcmp(old->filters[i], ns->filters[j]) == 0;
+			if (keep)
+				continue;
+			MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+			int rc = MQTTAsync_unsubscribe(c->handle, old->filters[i], &o);
+			if (rc != MQTTASYNC_SUCCESS) {
+				log_error("mqtt: unsubscribe from %s failed: %s", old->filters[i],
+					  MQTTAsync_strerror(rc));
+				r = -EIO;
+			}
+		}
+		if (subscribe_set(c, ns) < 0)
+			r = -EIO;
+	}
+	/* When not connected, on_connected subscribes the new set. Filters dropped here stay in a
+	 * persistent session until the broker forgets it; their messages match no source. */
+	pthread_mutex_lock(&c->lock);
+	subset_unref(old);
+	subset_unref(ns);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, size_t len)
+{
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = 0;
+	int rc = MQTTAsync_sendMessage(c->handle, topic, &m, NULL);
+	if (rc == MQTTASYNC_DISCONNECTED)
+		return -ENOTCONN;
+	return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
+}
+
+void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret)
+{
+	pthread_mutex_lock(&c->lock);
+	*ret = c->stats;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void on_disconnect_done(void *ctx, MQTTAsync_successData *r)
+{
+	struct mqtt_client *c = ctx;
+	pthread_mutex_lock(&c->done_lock);
+	c->done = true;
+	pthread_cond_signal(&c->done_cond);
+	pthread_mutex_unlock(&c->done_lock);
+}
+
+static void on_disconnect_failed(void *ctx, MQTTAsync_failureData *r)
+{
+	on_disconnect_done(ctx, NULL);
+}
+
+static void on_disconnect_done5(void *ctx, MQTTAsync_successData5 *r)
+{
+	on_disconnect_done(ctx, NULL);
+}
+
+static void on_disconnect_failed5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	on_disconnect_done(ctx, NULL);
+}
+
+static void disconnect(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	bool connected = c->stats.connected;
+	pthread_mutex_unlock(&c->lock);
+	if (!connected)
+		return;
+	/* A clean disconnect does not fire the will: say "offline" ourselves. */
+	if (c->status_topic)
+		publish_status(c, "offline");
+	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+	if (c->protocol == 5) {
+		MQTTAsync_disconnectOptions o5 = MQTTAsync_disconnectOptions_initializer5;
+		o = o5;
+		o.onSuccess5 = on_disconnect_done5;
+		o.onFailure5 = on_disconnect_failed5;
+	} else {
+		o.onSuccess = on_disconnect_done;
+		o.onFailure = on_disconnect_failed;
+	}
+	o.context = c;
+	o.timeout = MQTT_DISCONNECT_TIMEOUT_MS;
+	int rc = MQTTAsync_disconnect(c->handle, &o);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_warn("mqtt: disconnect from %s failed: %s", c->url, MQTTAsync_strerror(rc));
+		return;
+	}
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += MQTT_DISCONNECT_TIMEOUT_MS / 1000 + 1;
+	pthread_mutex_lock(&c->done_lock);
+	while (!c->done)
+		if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&c->done_lock);
+}
+
+void mqtt_free(struct mqtt_client *c)
+{
+	if (!c)
+		return;
+	if (c->created) {
+		disconnect(c);
+		MQTTAsync_destroy(&c->handle);
+	}
+	if (c->efd >= 0)
+		close(c->efd);
+	subset_unref(c->subs);
+	free(c->entries);
+	free(c->ring);
+	MQTTProperties_free(&c->connect_props);
+	if (c->password) {
+		explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+	}
+	free(c->url);
+	free(c->client_id);
+	free(c->username);
+	free(c->status_topic);
+	free(c->ca_file);
+	free(c->cert_file);
+	free(c->key_file);
+	pthread_cond_destroy(&c->done_cond);
+	pthread_mutex_destroy(&c->done_lock);
+	pthread_mutex_destroy(&c->log_lock);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}

@@ -1,0 +1,62 @@
+/* mqtt.h - the MQTT edge: a paho MQTTAsync client (3.1.1 or 5, tcp or ssl, persistent
+ * session, automatic reconnect with resubscription from the connected callback) whose
+ * callback thread does only three things per message: append it to the recording (when one is
+ * given, so the recording is a write-ahead log), copy it into a bounded fixed-size queue, and
+ * signal an eventfd. The main thread drains the queue; nothing else is shared.
+ *
+ * paho acknowledges a QoS 1 message once messageArrived returns, so what a crash can lose is
+ * what sits in the queue (and is in the recording, when recording is on). When the queue is
+ * full the message is counted as dropped and logged (rate-limited) - never blocked on, since
+ * blocking the callback stalls keep-alive. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+#include "recording.h"
+#include "util.h"
+
+struct mqtt_client;
+
+struct mqtt_msg {
+	int64_t rx_ns; /* receive time, ns since epoch (CLOCK_REALTIME at the callback) */
+	const char *topic; /* NUL-terminated */
+	size_t topic_len;
+	const uint8_t *payload;
+	size_t len;
+};
+
+struct mqtt_subscription {
+	const char *filter; /* MQTT topic filter */
+	int qos;
+};
+
+struct mqtt_stats {
+	uint64_t received;
+	uint64_t queue_dropped; /* queue full */
+	uint64_t too_large;     /* payload over the queue's per-message limit */
+	uint64_t connects, disconnects;
+	uint64_t record_errors;
+	size_t queue_depth, queue_high_water;
+	int connected;
+	char last_error[160];
+};
+
+/* Creates the client (does not connect yet). rec may be NULL. The subscription strings are
+ * copied. */
+int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *subs, size_t n_subs,
+	     struct recording_writer *rec, struct mqtt_client **ret, struct oeed_error *err);
+/* Starts connecting (asynchronous; reconnects by itself). */
+int mqtt_start(struct mqtt_client *c);
+/* An eventfd that is readable when messages are queued. */
+int mqtt_fd(const struct mqtt_client *c);
+/* Calls fn for up to max queued messages, in arrival order; the message is valid during the
+ * call only. Returns how many were handled. Clears the eventfd when the queue is empty. */
+size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt_msg *m), void *ctx,
+		  size_t max);
+/* Replaces the subscription set (reload): unsubscribes what is no longer wanted. */
+int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n);
+/* QoS 0 publish (Sparkplug rebirth requests); non-blocking. */
+int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, size_t len);
+void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret);
+/* Disconnects (publishing the offline status when configured) and frees. NULL is fine. */
+void mqtt_free(struct mqtt_client *c);

@@ -1,0 +1,479 @@
+/* Unit tests for the engine: every figure here was computed by hand from the event list
+ * next to it. Times are seconds after T0 = 2026-11-02 06:00:00 UTC unless said otherwise. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calendar.h"
+#include "engine.h"
+#include "testutil.h"
+
+#define T0 1793599200000LL /* 2026-11-02T06:00:00Z */
+#define S(x) (T0 + (oeed_ms)((x)*1000))
+#define DAY0 (T0 - 6 * 3600000LL)
+
+struct rec {
+	char machine[32];
+	char label[16];
+	bool final;
+	oeed_ms start, end;
+	struct kpi_values kv;
+};
+
+struct state_rec {
+	char machine[32];
+	oeed_ms ts;
+	enum oeed_category cat;
+	char raw[32], reason[32];
+	double prev;
+};
+
+struct capture {
+	struct rec kpi[4096];
+	size_t n_kpi;
+	struct state_rec st[256];
+	size_t n_st;
+	struct contract_result con[256];
+	char con_status[256][16];
+	size_t n_con;
+};
+
+static void cap_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
+		      enum oeed_category cat, const char *raw, const char *reason, double prev)
+{
+	struct capture *c = ctx;
+	if (c->n_st >= 256)
+		return;
+	struct state_rec *s = &c->st[c->n_st++];
+	snprintf(s->machine, sizeof(s->machine), "%s", m->id);
+	s->ts = ts;
+	s->cat = cat;
+	snprintf(s->raw, sizeof(s->raw), "%s", raw);
+	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	s->prev = prev;
+}
+
+static void cap_kpi(void *ctx, const struct engine_machine_info *m, const char *label,
+		    oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
+{
+	struct capture *c = ctx;
+	if (c->n_kpi >= 4096)
+		return;
+	struct rec *r = &c->kpi[c->n_kpi++];
+	snprintf(r->machine, sizeof(r->machine), "%s", m->id);
+	snprintf(r->label, sizeof(r->label), "%s", label);
+	r->final = final;
+	r->start = start;
+	r->end = end;
+	r->kv = *kv;
+}
+
+static void cap_contract(void *ctx, const struct contract_result *r)
+{
+	struct capture *c = ctx;
+	if (c->n_con >= 256)
+		return;
+	c->con[c->n_con] = *r;
+	snprintf(c->con_status[c->n_con], 16, "%s", r->status);
+	c->n_con++;
+}
+
+/* the last record for machine/label/final */
+static const struct rec *find(const struct capture *c, const char *m, const char *label, bool final)
+{
+	for (size_t i = c->n_kpi; i-- > 0;)
+		if (strcmp(c->kpi[i].machine, m) == 0 && strcmp(c->kpi[i].label, label) == 0 &&
+		    c->kpi[i].final == final)
+			return &c->kpi[i];
+	return NULL;
+}
+
+static double val(const struct rec *r, enum kpi_field f)
+{
+	if (!r || !kpi_has(&r->kv, f))
+		return NAN;
+	return r->kv.v[f];
+}
+
+struct fixture {
+	struct oeed_config cfg;
+	struct oeed_contract contract;
+	char *cm[1];
+	struct calendar *cal;
+	struct engine *e;
+	struct capture cap;
+};
+
+static void setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t max, bool contract)
+{
+	memset(f, 0, sizeof(*f));
+	struct oeed_config *c = &f->cfg;
+	c->max_clock_skew_ms = 300000;
+	c->machines.defaults.ideal_cycle_ms = 2000;
+	c->machines.defaults.stale_after_ms = stale;
+	c->machines.defaults.microstop_below_ms = microstop;
+	c->machines.max = max;
+	c->report.interval_ms = 10000;
+	c->report.windows_ms[0] = 3600000;
+	c->report.n_windows = 1;
+	c->report.periods[PERIOD_DAY] = true;
+	c->report.window_buckets = 60;
+	c->report.timezone = "UTC";
+	if (contract) {
+		f->cm[0] = "press-*";
+		f->contract.name = "avail";
+		f->contract.machines = f->cm;
+		f->contract.n_machines = 1;
+		f->contract.kpi = KPI_AVAILABILITY;
+		f->contract.period = PERIOD_DAY;
+		f->contract.target = 0.9;
+		f->contract.minimum = 0.8;
+		f->contract.higher_is_better = true;
+		f->contract.planned_reasons[0] = "no_material";
+		f->contract.n_planned_reasons = 1;
+		c->contracts = &f->contract;
+		c->n_contracts = 1;
+	}
+	struct oeed_error err = {{0}};
+	CHECK_INT(calendar_new("UTC", NULL, 0, &f->cal, &err), 0);
+	struct engine_sink sink = {.ctx = &f->cap, .state = cap_state, .kpi = cap_kpi,
+				   .contract = cap_contract};
+	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+}
+
+static void teardown(struct fixture *f)
+{
+	engine_free(f->e);
+	calendar_free(f->cal);
+}
+
+static void st(struct fixture *f, int m, double t, enum oeed_category c, const char *raw,
+	       const char *reason)
+{
+	engine_state(f->e, m, S(t), S(t), c, raw, strlen(raw), reason);
+}
+
+static void test_basic_kpis(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "press-01", 8, NULL);
+	CHECK_INT(m, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 1000, COUNTS_CUMULATIVE); /* baseline */
+	engine_count(f->e, m, S(600), S(600), CNT_TOTAL, 1250, COUNTS_CUMULATIVE);
+	st(f, m, 600, CAT_DOWN, "FAULT", "fault");
+	st(f, m, 900, CAT_RUNNING, "RUNNING", "");
+	engine_count(f->e, m, S(1800), S(1800), CNT_TOTAL, 1600, COUNTS_CUMULATIVE);
+	st(f, m, 1800, CAT_IDLE, "IDLE", "starved");
+	st(f, m, 2400, CAT_PLANNED, "BREAK", "break");
+	st(f, m, 3000, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(3600));
+
+	/* evidence: 6 changes, with the previous state's duration */
+	CHECK_INT(f->cap.n_st, 6);
+	CHECK_STR(f->cap.st[1].raw, "FAULT");
+	CHECK_STR(f->cap.st[1].reason, "fault");
+	CHECK_NEAR(f->cap.st[1].prev, 600, 1e-9);
+	CHECK_NEAR(f->cap.st[0].prev, -1, 1e-9);
+
+	/* day: 00:00 .. 07:00 = 25200 s, seen from 06:00 */
+	const struct rec *d = find(&f->cap, "press-01", "day", false);
+	CHECK(d != NULL);
+	CHECK_INT(d ? d->start : 0, DAY0);
+	CHECK_NEAR(val(d, KF_RUN_S), 2100, 1e-9);
+	CHECK_NEAR(val(d, KF_DOWN_S), 300, 1e-9);
+	CHECK_NEAR(val(d, KF_IDLE_S), 600, 1e-9);
+	CHECK_NEAR(val(d, KF_PLANNED_S), 600, 1e-9);
+	CHECK_NEAR(val(d, KF_UNKNOWN_S), 21600, 1e-9);
+	CHECK_NEAR(val(d, KF_COVERAGE), 3600.0 / 25200.0, 1e-12);
+	CHECK_NEAR(val(d, KF_PPT_S), 3000, 1e-9);
+	CHECK_NEAR(val(d, KF_AVAILABILITY), 0.7, 1e-12);
+	CHECK_NEAR(val(d, KF_UPTIME), 0.9, 1e-12);
+	CHECK_NEAR(val(d, KF_PERFORMANCE), 2.0 * 600 / 2100, 1e-12);
+	CHECK_NEAR(val(d, KF_TOTAL_COUNT), 600, 0);
+	CHECK(isnan(val(d, KF_QUALITY))); /* only total given: quality undefined */
+	CHECK(isnan(val(d, KF_OEE)));
+	CHECK_NEAR(val(d, KF_FAILURES), 1, 0);
+	CHECK_NEAR(val(d, KF_MTBF_S), 2100, 1e-9);
+	CHECK_NEAR(val(d, KF_MTTR_S), 300, 1e-9);
+	CHECK_NEAR(val(d, KF_DOWN_RUN_RATIO), 300.0 / 2100, 1e-12);
+	CHECK_NEAR(val(d, KF_RATE_PER_H), 720, 1e-9);
+	CHECK_NEAR(val(d, KF_CYCLE_COUNT), 0, 0);
+	CHECK(isnan(val(d, KF_CYCLE_AVG_S)));
+
+	/* 1h window at 07:00 with 60 s buckets covers 06:01 .. 07:00 */
+	const struct rec *w = find(&f->cap, "press-01", "1h", false);
+	CHECK(w != NULL);
+	CHECK_INT(w ? w->start : 0, S(60));
+	CHECK_INT(w ? w->end : 0, S(3600));
+	CHECK_NEAR(val(w, KF_RUN_S), 2040, 1e-9);
+	CHECK_NEAR(val(w, KF_UNKNOWN_S), 0, 1e-9);
+	CHECK_NEAR(val(w, KF_AVAILABILITY), 2040.0 / 2940.0, 1e-12);
+	CHECK_NEAR(val(w, KF_TOTAL_COUNT), 600, 0);
+	teardown(f);
+	free(f);
+}
+
+static void test_zero_denominators(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_PLANNED, "BREAK", "break");
+	engine_report(f->e, S(600));
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_PLANNED_S), 600, 1e-9);
+	CHECK_NEAR(val(d, KF_PPT_S), 0, 0);
+	CHECK(isnan(val(d, KF_AVAILABILITY)));
+	CHECK(isnan(val(d, KF_UPTIME)));
+	CHECK(isnan(val(d, KF_PERFORMANCE)));
+	CHECK(isnan(val(d, KF_DOWN_RUN_RATIO)));
+	CHECK(isnan(val(d, KF_MTBF_S)));
+	CHECK(isnan(val(d, KF_MTTR_S)));
+	CHECK(isnan(val(d, KF_RATE_PER_H)));
+	CHECK(isnan(val(d, KF_TOTAL_COUNT))); /* no count signal seen at all */
+	CHECK_NEAR(val(d, KF_FAILURES), 0, 0);
+	teardown(f);
+	free(f);
+}
+
+static void test_stale_and_baseline(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 60000, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 10, COUNTS_CUMULATIVE);
+	engine_count(f->e, m, S(30), S(30), CNT_TOTAL, 25, COUNTS_CUMULATIVE); /* +15 */
+	engine_report(f->e, S(300));
+	/* silent after 30 s: unknown from 90 s */
+	CHECK_INT(f->cap.n_st, 2);
+	CHECK_INT(f->cap.st[1].cat, CAT_UNKNOWN);
+	CHECK_INT(f->cap.st[1].ts, S(90));
+	CHECK_STR(f->cap.st[1].reason, "stale");
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_RUN_S), 90, 1e-9);
+	CHECK_NEAR(val(d, KF_UNKNOWN_S), 6 * 3600 + 210, 1e-9);
+	/* back: the first counter value after unknown is a baseline again */
+	engine_count(f->e, m, S(400), S(400), CNT_TOTAL, 2000, COUNTS_CUMULATIVE);
+	st(f, m, 400, CAT_RUNNING, "RUNNING", "");
+	engine_count(f->e, m, S(450), S(450), CNT_TOTAL, 2100, COUNTS_CUMULATIVE);
+	engine_report(f->e, S(500));
+	d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_TOTAL_COUNT), 115, 0);
+	CHECK_NEAR(val(d, KF_RUN_S), 190, 1e-9);
+	teardown(f);
+	free(f);
+}
+
+static void test_counter_reset_and_increments(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 100, COUNTS_CUMULATIVE);
+	engine_count(f->e, m, S(10), S(10), CNT_TOTAL, 150, COUNTS_CUMULATIVE); /* +50 */
+	engine_count(f->e, m, S(20), S(20), CNT_TOTAL, 20, COUNTS_CUMULATIVE);	/* reset: +20 */
+	engine_count(f->e, m, S(30), S(30), CNT_REJECT, 3, COUNTS_INCREMENTS);	/* +3 */
+	engine_count(f->e, m, S(40), S(40), CNT_REJECT, 2, COUNTS_INCREMENTS);	/* +2 */
+	engine_report(f->e, S(100));
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_TOTAL_COUNT), 70, 0);
+	CHECK_NEAR(val(d, KF_REJECT_COUNT), 5, 0);
+	CHECK_NEAR(val(d, KF_GOOD_COUNT), 65, 0);
+	CHECK_NEAR(val(d, KF_QUALITY), 65.0 / 70.0, 1e-12);
+	/* oee = ideal * good / ppt = 2 * 65 / 100 */
+	CHECK_NEAR(val(d, KF_OEE), 1.3, 1e-12);
+	struct engine_stats es;
+	engine_get_stats(f->e, &es);
+	CHECK_INT(es.counter_resets, 1);
+	teardown(f);
+	free(f);
+}
+
+static void test_microstops(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 30000, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 100, CAT_IDLE, "IDLE", "");	 /* 10 s: a micro-stop, counts as running */
+	st(f, m, 110, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 200, CAT_DOWN, "FAULT", "fault"); /* 60 s: a real stop and a failure */
+	st(f, m, 260, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 270, CAT_DOWN, "FAULT", "fault"); /* 20 s micro-stop: no failure */
+	st(f, m, 290, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(300));
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_RUN_S), 240, 1e-9);
+	CHECK_NEAR(val(d, KF_DOWN_S), 60, 1e-9);
+	CHECK_NEAR(val(d, KF_IDLE_S), 0, 1e-9);
+	CHECK_NEAR(val(d, KF_FAILURES), 1, 0);
+	/* evidence still shows every raw change */
+	CHECK_INT(f->cap.n_st, 7);
+	/* a stop still pending at the report shows as what it is so far */
+	st(f, m, 300, CAT_DOWN, "FAULT", "fault");
+	engine_report(f->e, S(310));
+	d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_DOWN_S), 70, 1e-9);
+	CHECK_NEAR(val(d, KF_RUN_S), 240, 1e-9);
+	teardown(f);
+	free(f);
+}
+
+static void test_late_and_skewed(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 100, CAT_DOWN, "FAULT", "fault");
+	/* received at 200 s but stamped 50 s: late, applied at 100 s (the latest) */
+	engine_state(f->e, m, S(50), S(200), CAT_RUNNING, "RUNNING", 7, "");
+	/* stamped 1 h ahead of the receive time (300 s): skewed, applied at 300 s */
+	engine_state(f->e, m, S(3900), S(300), CAT_IDLE, "IDLE", 4, "");
+	engine_report(f->e, S(400));
+	struct engine_stats es;
+	engine_get_stats(f->e, &es);
+	CHECK_INT(es.late, 1);
+	CHECK_INT(es.skewed, 1);
+	CHECK_INT(f->cap.st[2].ts, S(100));
+	CHECK_INT(f->cap.st[3].ts, S(300));
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	/* run 0..100, down 100..100 (0 s), run 100..300, idle 300..400 */
+	CHECK_NEAR(val(d, KF_RUN_S), 300, 1e-9);
+	CHECK_NEAR(val(d, KF_IDLE_S), 100, 1e-9);
+	CHECK_NEAR(val(d, KF_DOWN_S), 0, 1e-9);
+	CHECK_NEAR(val(d, KF_FAILURES), 1, 0);
+	teardown(f);
+	free(f);
+}
+
+static void test_period_final_and_clock(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	/* running from 23:00 on day 0; the machine's clock follows the receive time */
+	engine_state(f->e, m, DAY0 + 23 * 3600000LL, DAY0 + 23 * 3600000LL, CAT_RUNNING, "R", 1,
+		     "");
+	engine_report(f->e, DAY0 + 25 * 3600000LL); /* 01:00 next day */
+	const struct rec *fin = find(&f->cap, "m", "day", true);
+	CHECK(fin != NULL);
+	CHECK_INT(fin ? fin->start : 0, DAY0);
+	CHECK_INT(fin ? fin->end : 0, DAY0 + 86400000LL);
+	CHECK_NEAR(val(fin, KF_RUN_S), 3600, 1e-9);
+	CHECK_NEAR(val(fin, KF_UNKNOWN_S), 23 * 3600, 1e-9);
+	CHECK_NEAR(val(fin, KF_COVERAGE), 1.0 / 24, 1e-12);
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_INT(d ? d->start : 0, DAY0 + 86400000LL);
+	CHECK_NEAR(val(d, KF_RUN_S), 3600, 1e-9);
+	CHECK_NEAR(val(d, KF_UNKNOWN_S), 0, 1e-9);
+	teardown(f);
+	free(f);
+}
+
+static void test_cycles(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "R", "");
+	engine_cycle(f->e, m, S(1), S(1), 2.0, true);
+	engine_cycle(f->e, m, S(3), S(3), 2.5, true);
+	engine_cycle(f->e, m, S(6), S(6), 3.0, true);
+	engine_cycle(f->e, m, S(10), S(10), NAN, true); /* 4 s since the previous cycle */
+	engine_report(f->e, S(20));
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_CYCLE_COUNT), 4, 0);
+	CHECK_NEAR(val(d, KF_CYCLE_AVG_S), 11.5 / 4, 1e-12);
+	CHECK_NEAR(val(d, KF_CYCLE_MIN_S), 2.0, 1e-12);
+	CHECK_NEAR(val(d, KF_CYCLE_MAX_S), 4.0, 1e-12);
+	CHECK_NEAR(val(d, KF_CYCLE_P50_S), 2.5, 2.5 * HIST_REL_ERROR);
+	CHECK_NEAR(val(d, KF_TOTAL_COUNT), 4, 0);
+	teardown(f);
+	free(f);
+}
+
+static void test_machines_max(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 2, false);
+	CHECK_INT(engine_machine(f->e, "a", 1, NULL), 0);
+	CHECK_INT(engine_machine(f->e, "b", 1, NULL), 1);
+	CHECK_INT(engine_machine(f->e, "a", 1, NULL), 0);
+	CHECK_INT(engine_machine(f->e, "c", 1, NULL), -ENOSPC);
+	CHECK_INT(engine_machine(f->e, "", 0, NULL), -EINVAL);
+	struct engine_stats es;
+	engine_get_stats(f->e, &es);
+	CHECK_INT(es.machines_dropped, 1);
+	CHECK_INT(es.machines, 2);
+	teardown(f);
+	free(f);
+}
+
+static void test_contract_pooled(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, true);
+	int a = engine_machine(f->e, "press-01", 8, NULL);
+	int b = engine_machine(f->e, "press-02", 8, NULL);
+	int x = engine_machine(f->e, "lathe-01", 8, NULL);
+	/* a: run 0..3600; b: run 0..1800, down/no_material 1800..3600 (planned for the contract);
+	 * lathe is not in the contract */
+	st(f, a, 0, CAT_RUNNING, "R", "");
+	st(f, b, 0, CAT_RUNNING, "R", "");
+	st(f, x, 0, CAT_DOWN, "F", "fault");
+	st(f, b, 1800, CAT_DOWN, "NOMAT", "no_material");
+	engine_report(f->e, S(3600));
+	CHECK(f->cap.n_con >= 1);
+	const struct contract_result *r = &f->cap.con[f->cap.n_con - 1];
+	CHECK_INT(r->n_machines, 2);
+	/* pooled: run 5400 / ppt 5400 -> 1.0 */
+	CHECK_NEAR(r->value, 1.0, 1e-12);
+	/* worst: the rest of the day (17 h per machine) down: 5400 / (5400 + 2 * 61200) */
+	CHECK_NEAR(r->worst_case, 5400.0 / (5400.0 + 2 * 61200.0), 1e-12);
+	CHECK_STR(f->cap.con_status[f->cap.n_con - 1], "on_track");
+	/* press-01 goes down for the rest of the day: availability falls */
+	st(f, a, 3600, CAT_DOWN, "F", "fault");
+	engine_report(f->e, S(3600 + 3 * 3600));
+	r = &f->cap.con[f->cap.n_con - 1];
+	/* run 5400, ppt 5400 + 10800 (a down 3 h) -> 1/3; b's no_material time stays planned */
+	CHECK_NEAR(r->value, 5400.0 / 16200.0, 1e-12);
+	/* best case: the remaining 14 h of both machines running */
+	CHECK_NEAR(r->best_case, (5400.0 + 2 * 50400) / (16200.0 + 2 * 50400), 1e-12);
+	CHECK_STR(f->cap.con_status[f->cap.n_con - 1], "below_minimum");
+	/* the day ends: a final record, breached */
+	engine_report(f->e, DAY0 + 86400000LL + 10000);
+	bool found_final = false;
+	for (size_t i = 0; i < f->cap.n_con; i++)
+		if (f->cap.con[i].final) {
+			found_final = true;
+			CHECK_INT(f->cap.con[i].period_start, DAY0);
+			CHECK_INT(f->cap.con[i].ts, DAY0 + 86400000LL);
+			/* run 5400 of ppt 5400 + (24-7)h... a down from 07:00 to 24:00 */
+			CHECK_NEAR(f->cap.con[i].value, 5400.0 / (5400.0 + 61200.0), 1e-12);
+			CHECK_STR(f->cap.con_status[i], "breached");
+		}
+	CHECK(found_final);
+	teardown(f);
+	free(f);
+}
+
+int main(void)
+{
+	test_basic_kpis();
+	test_zero_denominators();
+	test_stale_and_baseline();
+	test_counter_reset_and_increments();
+	test_microstops();
+	test_late_and_skewed();
+	test_period_final_and_clock();
+	test_cycles();
+	test_machines_max();
+	test_contract_pooled();
+	TEST_END();
+}

@@ -1,0 +1,343 @@
+/* Unit tests for plugins/decoder_sparkplug.c: payloads are built with the generated protobuf-c
+ * code, host services are fakes that record what the decoder asked for, and every emitted
+ * value is checked against what the Sparkplug B rules give by hand. */
+#include <errno.h>
+#include <stdlib.h>
+#include "plugin.h"
+#include "sparkplug_b.pb-c.h"
+#include "testutil.h"
+
+#define MAX_VALUES 16
+
+struct got_value {
+	enum oeed_signal signal;
+	enum oeed_value_kind kind;
+	double num;
+	char str[64];
+	oeed_ms ts;
+	char machine[64];
+};
+
+struct fake {
+	struct got_value v[MAX_VALUES];
+	int n;
+	int seq_gap, unknown_alias, stale_ndeath, other_counts;
+	int publishes;
+	char pub_topic[128];
+	uint8_t pub_payload[256];
+	size_t pub_len;
+};
+
+static void on_emit(void *ctx, const struct oeed_value *v)
+{
+	struct fake *f = ctx;
+	if (f->n >= MAX_VALUES)
+		return;
+	struct got_value *g = &f->v[f->n++];
+	memset(g, 0, sizeof(*g));
+	g->signal = v->signal;
+	g->kind = v->kind;
+	g->num = v->num;
+	if (v->kind == VAL_STR)
+		snprintf(g->str, sizeof(g->str), "%.*s", (int)v->len, v->str);
+	g->ts = v->ts_ms;
+	if (v->machine)
+		snprintf(g->machine, sizeof(g->machine), "%.*s", (int)v->machine_len, v->machine);
+}
+
+static void fake_count(void *ctx, const char *what)
+{
+	struct fake *f = ctx;
+	if (strcmp(what, "seq_gap") == 0)
+		f->seq_gap++;
+	else if (strcmp(what, "unknown_alias") == 0)
+		f->unknown_alias++;
+	else if (strcmp(what, "stale_ndeath") == 0)
+		f->stale_ndeath++;
+	else
+		f->other_counts++;
+}
+
+static int fake_publish(void *ctx, const char *topic, const void *payload, size_t len)
+{
+	struct fake *f = ctx;
+	f->publishes++;
+	snprintf(f->pub_topic, sizeof(f->pub_topic), "%s", topic);
+	f->pub_len = len < sizeof(f->pub_payload) ? len : sizeof(f->pub_payload);
+	memcpy(f->pub_payload, payload, f->pub_len);
+	return 0;
+}
+
+/* A payload under construction: up to 8 metrics. */
+struct pb {
+	Spb__Payload p;
+	Spb__Payload__Metric m[8];
+	Spb__Payload__Metric *mp[8];
+	uint8_t buf[1024];
+	size_t len;
+};
+
+static void pb_init(struct pb *b, int64_t ts, int seq)
+{
+	Spb__Payload p = SPB__PAYLOAD__INIT;
+	b->p = p;
+	if (ts >= 0) {
+		b->p.has_timestamp = 1;
+		b->p.timestamp = (uint64_t)ts;
+	}
+	if (seq >= 0) {
+		b->p.has_seq = 1;
+		b->p.seq = (uint64_t)seq;
+	}
+	b->p.metrics = b->mp;
+}
+
+static Spb__Payload__Metric *pb_metric(struct pb *b, const char *name, int64_t alias,
+				       uint32_t datatype)
+{
+	Spb__Payload__Metric init = SPB__PAYLOAD__METRIC__INIT;
+	Spb__Payload__Metric *m = &b->m[b->p.n_metrics];
+	*m = init;
+	b->mp[b->p.n_metrics++] = m;
+	m->name = (char *)name;
+	if (alias >= 0) {
+		m->has_alias = 1;
+		m->alias = (uint64_t)alias;
+	}
+	if (datatype) {
+		m->has_datatype = 1;
+		m->datatype = datatype;
+	}
+	return m;
+}
+
+static void set_str(Spb__Payload__Metric *m, const char *s)
+{
+	m->value_case = SPB__PAYLOAD__METRIC__VALUE_STRING_VALUE;
+	m->string_value = (char *)s;
+}
+
+static void set_int(Spb__Payload__Metric *m, uint32_t v)
+{
+	m->value_case = SPB__PAYLOAD__METRIC__VALUE_INT_VALUE;
+	m->int_value = v;
+}
+
+static void set_long(Spb__Payload__Metric *m, uint64_t v)
+{
+	m->value_case = SPB__PAYLOAD__METRIC__VALUE_LONG_VALUE;
+	m->long_value = v;
+}
+
+static int decode(const struct oeed_decoder *d, void *st, struct fake *f, const char *topic,
+		  struct pb *b, struct oeed_decode_error *err)
+{
+	b->len = spb__payload__pack(&b->p, b->buf);
+	struct oeed_msg msg = {
+	    .topic = topic,
+	    .topic_len = strlen(topic),
+	    .payload = b->buf,
+	    .len = b->len,
+	    .rx_ms = 99999,
+	};
+	f->n = 0;
+	return d->decode(st, &msg, on_emit, f, err);
+}
+
+int main(void)
+{
+	const struct oeed_decoder *d = plugin_find("sparkplug_b");
+	CHECK(d != NULL);
+	if (!d)
+		TEST_END();
+
+	struct fake f;
+	memset(&f, 0, sizeof(f));
+	struct oeed_decoder_host host = {.ctx = &f, .publish = fake_publish, .count = fake_count};
+	struct oeed_source src;
+	memset(&src, 0, sizeof(src));
+	struct oeed_decode_error err;
+	void *st = NULL;
+
+	/* No fields: nothing to look for. */
+	CHECK_INT(d->create(&src, &host, &st, &err), -EINVAL);
+	src.fields[SIG_STATE] = "Machine/State";
+	src.fields[SIG_TOTAL] = "Counts/Total";
+	src.fields[SIG_CYCLE] = "Cycle/Time";
+	CHECK_INT(d->create(&src, &host, &st, &err), 0);
+
+	struct pb b;
+	Spb__Payload__Metric *m;
+
+	/* NBIRTH: bdSeq 7, state by name with alias 1 and its own timestamp. */
+	pb_init(&b, 1000, 0);
+	set_long(pb_metric(&b, "bdSeq", -1, 8), 7);
+	set_str(m = pb_metric(&b, "Machine/State", 1, 12), "RUN");
+	m->has_timestamp = 1;
+	m->timestamp = 900;
+	set_int(pb_metric(&b, "Other/Thing", 2, 7), 5);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NBIRTH/N1", &b, &err), 0);
+	CHECK_INT(f.n, 1);
+	CHECK_INT(f.v[0].signal, SIG_STATE);
+	CHECK_INT(f.v[0].kind, VAL_STR);
+	CHECK_STR(f.v[0].str, "RUN");
+	CHECK_INT(f.v[0].ts, 900);
+	CHECK_STR(f.v[0].machine, "N1");
+
+	/* DBIRTH of D1: aliases 10 (state), 11 (total, Int32), 12 (cycle, Double). */
+	pb_init(&b, 2000, 1);
+	set_str(pb_metric(&b, "Machine/State", 10, 12), "IDLE");
+	set_int(pb_metric(&b, "Counts/Total", 11, 3), 5);
+	m = pb_metric(&b, "Cycle/Time", 12, 10);
+	m->value_case = SPB__PAYLOAD__METRIC__VALUE_DOUBLE_VALUE;
+	m->double_value = 1.5;
+	set_int(pb_metric(&b, "Unmapped", 13, 7), 1);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DBIRTH/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 3);
+	CHECK_STR(f.v[0].str, "IDLE");
+	CHECK_STR(f.v[0].machine, "D1");
+	CHECK_INT(f.v[0].ts, 2000);
+	CHECK_INT(f.v[1].signal, SIG_TOTAL);
+	CHECK_INT(f.v[1].kind, VAL_NUM);
+	CHECK_NEAR(f.v[1].num, 5, 0);
+	CHECK_INT(f.v[2].signal, SIG_CYCLE);
+	CHECK_NEAR(f.v[2].num, 1.5, 0);
+	CHECK_STR(f.v[2].machine, "D1");
+
+	/* DDATA by alias only; Int32 comes from the BIRTH: 0xFFFFFFFD is -3. Alias 13 is a known
+	 * but unmapped metric: skipped, not "unknown". */
+	pb_init(&b, 3000, 2);
+	set_int(pb_metric(&b, NULL, 11, 0), 0xFFFFFFFDu);
+	set_str(m = pb_metric(&b, NULL, 10, 0), "DOWN");
+	m->has_timestamp = 1;
+	m->timestamp = 2999;
+	set_int(pb_metric(&b, NULL, 13, 0), 2);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDATA/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 2);
+	CHECK_INT(f.v[0].signal, SIG_TOTAL);
+	CHECK_NEAR(f.v[0].num, -3, 0);
+	CHECK_INT(f.v[0].ts, 3000);
+	CHECK_INT(f.v[1].signal, SIG_STATE);
+	CHECK_STR(f.v[1].str, "DOWN");
+	CHECK_INT(f.v[1].ts, 2999);
+	CHECK_STR(f.v[1].machine, "D1");
+	CHECK_INT(f.seq_gap, 0);
+	CHECK_INT(f.unknown_alias, 0);
+	CHECK_INT(f.publishes, 0);
+
+	/* seq 5 after 2: a gap, counted once, one rebirth request to the node. */
+	pb_init(&b, 3100, 5);
+	set_int(pb_metric(&b, NULL, 11, 0), 7);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDATA/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 1);
+	CHECK_NEAR(f.v[0].num, 7, 0);
+	CHECK_INT(f.seq_gap, 1);
+	CHECK_INT(f.publishes, 1);
+	CHECK_STR(f.pub_topic, "spBv1.0/G/NCMD/N1");
+	Spb__Payload *rb = spb__payload__unpack(NULL, f.pub_len, f.pub_payload);
+	CHECK(rb != NULL);
+	if (rb) {
+		CHECK_INT(rb->n_metrics, 1);
+		CHECK_STR(rb->metrics[0]->name, "Node Control/Rebirth");
+		CHECK_INT(rb->metrics[0]->value_case, SPB__PAYLOAD__METRIC__VALUE_BOOLEAN_VALUE);
+		CHECK_INT(rb->metrics[0]->boolean_value, 1);
+		CHECK_INT(rb->metrics[0]->datatype, 11);
+		spb__payload__free_unpacked(rb, NULL);
+	}
+
+	/* D2 never had a DBIRTH: two aliases, one count, one rebirth, no values. */
+	pb_init(&b, 3200, 6);
+	set_int(pb_metric(&b, NULL, 10, 0), 1);
+	set_int(pb_metric(&b, NULL, 11, 0), 2);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDATA/N1/D2", &b, &err), 0);
+	CHECK_INT(f.n, 0);
+	CHECK_INT(f.unknown_alias, 1);
+	CHECK_INT(f.publishes, 2);
+	CHECK_INT(f.seq_gap, 1);
+
+	/* Historical values land at their own timestamps, the live one at the payload's. */
+	pb_init(&b, 5000, 7);
+	set_int(m = pb_metric(&b, NULL, 11, 0), 40);
+	m->has_is_historical = 1;
+	m->is_historical = 1;
+	m->has_timestamp = 1;
+	m->timestamp = 4000;
+	set_int(pb_metric(&b, NULL, 11, 0), 41);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDATA/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 2);
+	CHECK_NEAR(f.v[0].num, 40, 0);
+	CHECK_INT(f.v[0].ts, 4000);
+	CHECK_NEAR(f.v[1].num, 41, 0);
+	CHECK_INT(f.v[1].ts, 5000);
+
+	/* A boolean state is the text "true" for the map; the node is the machine of NDATA. */
+	pb_init(&b, 5100, 8);
+	m = pb_metric(&b, "Machine/State", -1, 11);
+	m->value_case = SPB__PAYLOAD__METRIC__VALUE_BOOLEAN_VALUE;
+	m->boolean_value = 1;
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NDATA/N1", &b, &err), 0);
+	CHECK_INT(f.n, 1);
+	CHECK_INT(f.v[0].kind, VAL_STR);
+	CHECK_STR(f.v[0].str, "true");
+	CHECK_STR(f.v[0].machine, "N1");
+	CHECK_INT(f.v[0].ts, 5100);
+
+	/* DDEATH: death of D1 at the payload time. */
+	pb_init(&b, 6000, 9);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDEATH/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 1);
+	CHECK_INT(f.v[0].signal, SIG_DEATH);
+	CHECK_STR(f.v[0].machine, "D1");
+	CHECK_INT(f.v[0].ts, 6000);
+
+	/* NDEATH with an old bdSeq: ignored. */
+	pb_init(&b, -1, -1);
+	set_long(pb_metric(&b, "bdSeq", -1, 8), 6);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NDEATH/N1", &b, &err), 0);
+	CHECK_INT(f.n, 0);
+	CHECK_INT(f.stale_ndeath, 1);
+
+	/* NDEATH with the NBIRTH's bdSeq: the node and both devices it knows, at receive time. */
+	pb_init(&b, -1, -1);
+	set_long(pb_metric(&b, "bdSeq", -1, 8), 7);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NDEATH/N1", &b, &err), 0);
+	CHECK_INT(f.n, 3);
+	CHECK_INT(f.v[0].signal, SIG_DEATH);
+	CHECK_STR(f.v[0].machine, "N1");
+	CHECK(f.v[0].ts == OEED_MS_NONE);
+	CHECK_INT(f.v[1].signal, SIG_DEATH);
+	CHECK_STR(f.v[1].machine, "D1");
+	CHECK(f.v[1].ts == OEED_MS_NONE);
+	CHECK_STR(f.v[2].machine, "D2");
+
+	/* A new NBIRTH restarts seq at 0: no gap. Aliases of D1 were forgotten by the death,
+	 * so its DDATA by alias is unknown until its DBIRTH. */
+	pb_init(&b, 7000, 0);
+	set_long(pb_metric(&b, "bdSeq", -1, 8), 8);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NBIRTH/N1", &b, &err), 0);
+	CHECK_INT(f.seq_gap, 1);
+	pb_init(&b, 7100, 1);
+	set_int(pb_metric(&b, NULL, 11, 0), 50);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/DDATA/N1/D1", &b, &err), 0);
+	CHECK_INT(f.n, 0);
+	CHECK_INT(f.unknown_alias, 2);
+	CHECK_INT(f.publishes, 3);
+	CHECK_INT(f.seq_gap, 1);
+
+	/* Garbage is not a payload; a wrong topic is not Sparkplug. */
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff};
+	struct oeed_msg gm = {.topic = "spBv1.0/G/NDATA/N1",
+			      .topic_len = 18,
+			      .payload = garbage,
+			      .len = sizeof(garbage)};
+	err.offset = 77;
+	CHECK_INT(d->decode(st, &gm, on_emit, &f, &err), -EBADMSG);
+	CHECK_INT(err.offset, 0);
+	CHECK_STR(err.msg, "not a Sparkplug B payload");
+	gm.topic = "factory/G/NDATA/N1";
+	CHECK_INT(d->decode(st, &gm, on_emit, &f, &err), -EINVAL);
+	CHECK_INT(f.other_counts, 0);
+
+	d->destroy(st);
+	TEST_END();
+}

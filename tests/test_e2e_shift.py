@@ -1,0 +1,269 @@
+"""End to end over a full shift: oeed-sim records an 8-hour early shift (06:00-14:00 UTC) of
+machines in the text and JSON styles, with a planned break, faults, idle time, micro-stops and
+rejects, and writes the ground truth from its own timeline. `oeed replay` recomputes the
+shift; its final machine_kpi record of the shift must equal the truth: times to the
+millisecond, counts exactly, ratios to 1e-9. Replays are deterministic, also when the
+recording is split into two files."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+
+import harness
+
+SIM = os.path.join(harness.BUILD, "sim", "oeed-sim")
+SHIFT_START = "2024-01-15T06:00:00Z"
+SHIFT_START_MS = 1705298400000
+SHIFT_END_MS = SHIFT_START_MS + 8 * 3600 * 1000
+MACHINES = 8
+MAP = """      RUNNING: running
+      IDLE: idle/starved
+      BLOCKED: idle/blocked
+      STOP: idle/short_stop
+      FAULT: down/fault
+      JAM: down/jam
+      TOOLCHANGE: down/tool_change
+      BREAK: planned/break
+"""
+
+CONFIG = """site: e2e
+state_dir: {state_dir}
+log_level: warn
+sources:
+  - topic: "factory/{{line}}/{{machine}}/state"
+    decoder: text
+    signal: state
+    map:
+{map}  - topic: "factory/{{line}}/{{machine}}/count"
+    decoder: text
+    signal: total
+    counts: cumulative
+  - topic: "factory/{{line}}/{{machine}}/reject"
+    decoder: text
+    signal: reject
+    counts: cumulative
+  - topic: "factory/{{line}}/{{machine}}/data"
+    decoder: json
+    counts: cumulative
+    fields: {{ state: "$.state", total: "$.parts", reject: "$.scrap", timestamp: "$.ts" }}
+    map:
+{map}machines:
+  defaults: {{ ideal_cycle_time: 1s, stale_after: 60s }}
+  max: 100
+  list:
+{machines}report:
+  interval: 10s
+  windows: [15m]
+  periods: [shift, day]
+  timezone: UTC
+  shifts:
+    - {{ name: early, start: "06:00" }}
+    - {{ name: late, start: "14:00" }}
+    - {{ name: night, start: "22:00" }}
+contracts:
+  - {{ name: all-availability, machines: ["m*"], kpi: availability, period: shift,
+      target: 0.9, minimum: 0.8 }}
+outputs:
+  - type: file
+    path: "-"
+"""
+
+
+# ---- InfluxDB line protocol, as interface.md writes it: measurement[,tag=v...] fields ts.
+def _split_unescaped(s, sep):
+    """Splits at `sep` outside double quotes, honouring backslash escapes."""
+    parts, cur, i, quoted = [], [], 0, False
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            cur.append(s[i:i + 2])
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == sep and not quoted:
+            parts.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(c)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def _unescape(s):
+    return re.sub(r"\\(.)", r"\1", s)
+
+
+def _field_value(v):
+    if v.startswith('"'):
+        assert v.endswith('"') and len(v) >= 2, v
+        return _unescape(v[1:-1])
+    if v in ("true", "t", "T", "True", "TRUE"):
+        return True
+    if v in ("false", "f", "F", "False", "FALSE"):
+        return False
+    if v.endswith("i"):
+        return int(v[:-1])
+    return float(v)
+
+
+def parse_line(line):
+    """One line -> (measurement, {tag: value}, {field: value}, timestamp)."""
+    head, fields, ts = _split_unescaped(line, " ")
+    key = _split_unescaped(head, ",")
+    tags = {}
+    for kv in key[1:]:
+        k, v = _split_unescaped(kv, "=")
+        tags[_unescape(k)] = _unescape(v)
+    out = {}
+    for kv in _split_unescaped(fields, ","):
+        kv_parts = _split_unescaped(kv, "=")
+        k, v = kv_parts[0], "=".join(kv_parts[1:])
+        out[_unescape(k)] = _field_value(v)
+    return _unescape(key[0]), tags, out, int(ts)
+
+
+def parse_output(text, prefix="", needle=""):
+    """Parses the lines that start with `prefix` and contain `needle` (the parser is slow
+    Python; a shift of output has hundreds of thousands of lines)."""
+    return [parse_line(line) for line in text.splitlines()
+            if line.strip() and line.startswith(prefix) and needle in line]
+
+
+def close_rel(a, b, rel=1e-9):
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-300)
+
+
+class E2EShift:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="oeed-e2e-shift-")
+        self.rec = os.path.join(self.dir, "shift.rec")
+        self.truth_path = os.path.join(self.dir, "truth.json")
+        subprocess.run([SIM, "record", "--machines", str(MACHINES), "--style", "mixed",
+                        "--ideal-spread", "--seed", "20240115", "--start", SHIFT_START,
+                        "--duration", "8h", "--tail", "3m", "--stagger", "90s",
+                        "--break", "10:00-10:30", "--fault-every", "30m",
+                        "--stop-every", "4m", "--reject", "0.03",
+                        "--out", self.rec, "--truth", self.truth_path],
+                       check=True, capture_output=True, timeout=120)
+        with open(self.truth_path) as f:
+            self.truth = json.load(f)
+        machines = "".join(
+            f"    - {{ id: {m['machine']}, ideal_cycle_time: {round(m['ideal_cycle_s'] * 1000)}ms }}\n"
+            for m in self.truth["machines"])
+        self.config = os.path.join(self.dir, "oeed.yaml")
+        with open(self.config, "w") as f:
+            f.write(CONFIG.format(state_dir=os.path.join(self.dir, "state"), map=MAP,
+                                  machines=machines))
+        os.makedirs(os.path.join(self.dir, "state"), exist_ok=True)
+
+    def __del__(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def replay(self, *recs):
+        p = harness.run_oeed(["replay", "-c", self.config] + list(recs), timeout=300)
+        assert p.returncode == 0, f"replay exited {p.returncode}: {p.stderr.decode()[-2000:]}"
+        return p.stdout
+
+    def final_shift_records(self, out):
+        recs = {}
+        for meas, tags, fields, ts in parse_output(out.decode(), "machine_kpi,", "final=true"):
+            if meas != "machine_kpi" or tags.get("window") != "shift":
+                continue
+            if fields.get("final") is not True or fields.get("window_start") != SHIFT_START_MS:
+                continue
+            assert tags["machine"] not in recs, f"two final shift records for {tags['machine']}"
+            assert ts == SHIFT_END_MS, f"final shift record stamped {ts}, not the shift end"
+            recs[tags["machine"]] = fields
+        return recs
+
+
+class Tests:
+    def test_final_shift_kpis_equal_truth(self):
+        e = E2EShift()
+        truth = e.truth
+        # The scenario covers what it claims to: both styles, all categories, rejects.
+        assert {m["style"] for m in truth["machines"]} == {"text", "json"}
+        tot = truth["total"]
+        for k in ("run_s", "idle_s", "down_s", "planned_s", "unknown_s"):
+            assert tot[k] > 0, f"scenario has no {k}"
+        assert tot["failures"] > 0 and tot["reject_count"] > 0
+        for m in truth["machines"]:
+            span = sum(m[k] for k in ("run_s", "idle_s", "down_s", "planned_s", "unknown_s"))
+            assert abs(span - 8 * 3600) < 1e-6, (m["machine"], span)
+
+        recs = e.final_shift_records(e.replay(e.rec))
+        assert sorted(recs) == sorted(m["machine"] for m in truth["machines"]), sorted(recs)
+        errors = []
+        for m in truth["machines"]:
+            got = recs[m["machine"]]
+
+            def want(field, value, kind):
+                if field not in got:
+                    errors.append(f"{m['machine']}: {field} missing")
+                    return
+                g = got[field]
+                ok = (abs(g - value) <= 0.002 if kind == "time" else
+                      g == value if kind == "count" else close_rel(g, value))
+                if not ok:
+                    errors.append(f"{m['machine']}: {field} = {g}, truth {value}")
+
+            for k in ("run_s", "idle_s", "down_s", "planned_s", "unknown_s"):
+                want(k, m[k], "time")
+            for k in ("failures", "total_count", "good_count", "reject_count"):
+                want(k, m[k], "count")
+            ppt = m["run_s"] + m["idle_s"] + m["down_s"]
+            want("availability", m["run_s"] / ppt, "ratio")
+            want("quality", m["good_count"] / m["total_count"], "ratio")
+            want("performance", m["ideal_cycle_s"] * m["total_count"] / m["run_s"], "ratio")
+        assert not errors, "\n".join(errors)
+
+    def test_final_contract_pools_truth(self):
+        e = E2EShift()
+        tot = e.truth["total"]
+        finals = [(tags, f) for meas, tags, f, ts in parse_output(e.replay(e.rec).decode(),
+                                                               "contract,", "final=true")
+                  if meas == "contract" and tags.get("contract") == "all-availability"
+                  and f.get("final") is True and f.get("period_start") == SHIFT_START_MS]
+        assert len(finals) == 1, finals
+        want = tot["run_s"] / (tot["run_s"] + tot["idle_s"] + tot["down_s"])
+        assert close_rel(finals[0][1]["value"], want), (finals[0][1]["value"], want)
+
+    def test_replay_is_deterministic(self):
+        e = E2EShift()
+        a = e.replay(e.rec)
+        b = e.replay(e.rec)
+        assert len(a) > 0
+        assert a == b, "two replays of the same recording differ"
+
+    def test_split_recording_gives_same_output(self):
+        e = E2EShift()
+        with open(e.rec, "rb") as f:
+            lines = f.readlines()
+        half = len(lines) // 2
+        parts = [os.path.join(e.dir, "part1.rec"), os.path.join(e.dir, "part2.rec")]
+        with open(parts[0], "wb") as f:
+            f.writelines(lines[:half])
+        with open(parts[1], "wb") as f:
+            f.writelines(lines[half:])
+        whole = e.replay(e.rec)
+        split = e.replay(*parts)
+        assert whole == split, "replaying the recording in two files changes the output"
+
+    def test_line_parser(self):
+        m, t, f, ts = parse_line(
+            'machine_state,machine=a\\ b,category=down state="FA\\"ULT",reason="x y",'
+            'prev_duration_s=1.5 1700000000000')
+        assert (m, t, ts) == ("machine_state", {"machine": "a b", "category": "down"},
+                              1700000000000)
+        assert f == {"state": 'FA"ULT', "reason": "x y", "prev_duration_s": 1.5}
+        _, _, f, _ = parse_line("machine_kpi,machine=m final=true,failures=3i 1")
+        assert f == {"final": True, "failures": 3}
+
+
+if __name__ == "__main__":
+    harness.TestCase.main(Tests)
