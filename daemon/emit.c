@@ -18,6 +18,8 @@ static void on_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
 		     double prev_duration_s)
 {
 	struct emitter *em = ctx;
+	if (em->discard)
+		return;
 	struct lp_line l;
 	lp_begin(&l, em->out, "machine_state");
 	machine_tags(em, &l, m);
@@ -25,7 +27,7 @@ static void on_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
 	lp_field_str(&l, "state", raw);
 	lp_field_str(&l, "reason", reason);
 	if (prev_duration_s >= 0)
-		lp_field_float(&l, "prev_duration_s", prev_duration_s);
+		lp_field_decimal(&l, "prev_duration_s", prev_duration_s);
 	if (lp_end(&l, ts))
 		em->lines++;
 }
@@ -34,6 +36,8 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 		   oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
 {
 	struct emitter *em = ctx;
+	if (em->discard)
+		return;
 	struct lp_line l;
 	lp_begin(&l, em->out, "machine_kpi");
 	machine_tags(em, &l, m);
@@ -44,7 +48,7 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 		if (kpi_field_is_int((enum kpi_field)f))
 			lp_field_int(&l, kpi_field_name((enum kpi_field)f), (int64_t)llround(kv->v[f]));
 		else
-			lp_field_float(&l, kpi_field_name((enum kpi_field)f), kv->v[f]);
+			lp_field_decimal(&l, kpi_field_name((enum kpi_field)f), kv->v[f]);
 	}
 	lp_field_bool(&l, "final", final);
 	lp_field_int(&l, "window_start", start);
@@ -55,6 +59,8 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 static void on_contract(void *ctx, const struct contract_result *r)
 {
 	struct emitter *em = ctx;
+	if (em->discard)
+		return;
 	struct lp_line l;
 	lp_begin(&l, em->out, "contract");
 	lp_tag(&l, "contract", r->contract->name);
@@ -63,12 +69,12 @@ static void on_contract(void *ctx, const struct contract_result *r)
 	lp_tag(&l, "kpi", kpi_name(r->contract->kpi));
 	lp_tag(&l, "period", r->period_label);
 	if (r->has_value)
-		lp_field_float(&l, "value", r->value);
+		lp_field_decimal(&l, "value", r->value);
 	lp_field_float(&l, "target", r->contract->target);
 	lp_field_float(&l, "minimum", r->contract->minimum);
-	lp_field_float(&l, "best_case", r->best_case); /* skipped when NaN */
-	lp_field_float(&l, "worst_case", r->worst_case);
-	lp_field_float(&l, "coverage", r->coverage);
+	lp_field_decimal(&l, "best_case", r->best_case); /* skipped when NaN */
+	lp_field_decimal(&l, "worst_case", r->worst_case);
+	lp_field_decimal(&l, "coverage", r->coverage);
 	lp_field_str(&l, "status", r->status);
 	lp_field_bool(&l, "final", r->final);
 	lp_field_int(&l, "period_start", r->period_start);

@@ -10,6 +10,7 @@ struct emitter {
 	struct strbuf *out;
 	const char *site; /* NULL: no site tag */
 	uint64_t lines;   /* lines appended so far */
+	bool discard;     /* compute everything but write nothing (benchmarks) */
 };
 
 /* A sink that writes into em->out. */

@@ -26,7 +26,7 @@
 #include <string.h>
 
 #define HIST_SLOTS 7 /* 6 slots span the window, one more is being filled */
-#define MAX_REASONS 16
+#define MAX_REASONS 8
 
 struct window {
 	oeed_ms len;      /* W */
@@ -84,7 +84,7 @@ struct machine {
 	int64_t *bucket_idx;      /* absolute bucket index held by each slot */
 	struct hist *slots;       /* n_windows * HIST_SLOTS */
 	int64_t *slot_idx;
-	struct period_state *periods; /* PERIOD__COUNT, only enabled ones used */
+	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 };
 
 struct contract_state {
@@ -118,11 +118,27 @@ struct engine {
 	struct engine_stats stats;
 };
 
-static size_t machine_extra_bytes(size_t n_windows, unsigned buckets)
+static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods)
 {
 	return n_windows * buckets * (sizeof(struct kpi_acc) + sizeof(int64_t)) +
 	       n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) +
-	       PERIOD__COUNT * sizeof(struct period_state);
+	       n_periods * sizeof(struct period_state);
+}
+
+/* Which calendar periods the engine tracks: reported ones and those a contract is judged on. */
+static size_t config_periods(const struct oeed_config *cfg, bool *on)
+{
+	size_t n = 0;
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		on[p] = cfg->report.periods[p];
+		for (size_t i = 0; i < cfg->n_contracts; i++)
+			if (!cfg->contracts[i].rolling && cfg->contracts[i].period == (enum oeed_period)p)
+				on[p] = true;
+		if (p == PERIOD_SHIFT && !cfg->report.n_shifts)
+			on[p] = false;
+		n += on[p];
+	}
+	return n;
 }
 
 static size_t config_windows(const struct oeed_config *cfg, oeed_ms *lens, bool *reported)
@@ -156,7 +172,9 @@ size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 	oeed_ms lens[OEED_MAX_WINDOWS * 2];
 	bool rep[OEED_MAX_WINDOWS * 2];
 	size_t nw = config_windows(cfg, lens, rep);
-	return sizeof(struct machine) + machine_extra_bytes(nw, config_buckets(cfg)) +
+	bool on[PERIOD__COUNT];
+	size_t np = config_periods(cfg, on);
+	return sizeof(struct machine) + machine_extra_bytes(nw, config_buckets(cfg), np) +
 	       2 * sizeof(int32_t);
 }
 
@@ -199,8 +217,7 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 		w->reported = rep[i];
 		format_duration(lens[i], w->label, sizeof(w->label));
 	}
-	for (int p = 0; p < PERIOD__COUNT; p++)
-		e->period_on[p] = cfg->report.periods[p] && (p != PERIOD_SHIFT || cfg->report.n_shifts);
+	size_t n_periods = config_periods(cfg, e->period_on);
 
 	for (size_t i = 0; i < cfg->n_contracts; i++) {
 		const struct oeed_contract *c = &cfg->contracts[i];
@@ -217,14 +234,11 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 			strlcpy_oeed(e->reasons[e->n_reasons++], c->planned_reasons[r],
 				     ENGINE_REASON_MAX + 1);
 		}
-		if (!c->rolling)
-			e->period_on[c->period] = e->period_on[c->period] ||
-						  c->period != PERIOD_SHIFT || cfg->report.n_shifts;
 	}
 
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
 	e->machines = calloc(e->max_machines, sizeof(struct machine));
-	size_t extra = machine_extra_bytes(e->n_windows, e->buckets);
+	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods);
 	e->arena = calloc(e->max_machines, extra ? extra : 1);
 	e->hash_size = 16;
 	while (e->hash_size < e->max_machines * 2)
@@ -241,8 +255,12 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 		p += e->n_windows * e->buckets * sizeof(struct kpi_acc);
 		m->slots = (struct hist *)p;
 		p += e->n_windows * HIST_SLOTS * sizeof(struct hist);
-		m->periods = (struct period_state *)p;
-		p += PERIOD__COUNT * sizeof(struct period_state);
+		for (int k = 0; k < PERIOD__COUNT; k++) {
+			if (!e->period_on[k])
+				continue;
+			m->periods[k] = (struct period_state *)p;
+			p += sizeof(struct period_state);
+		}
 		m->bucket_idx = (int64_t *)p;
 		p += e->n_windows * e->buckets * sizeof(int64_t);
 		m->slot_idx = (int64_t *)p;
@@ -331,7 +349,7 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p])
 			continue;
-		struct period_state *ps = &m->periods[p];
+		struct period_state *ps = m->periods[p];
 		/* callers split at period ends, so [from, to) lies inside the open period */
 		ps->acc.cat_ms[c] += to - from;
 		if (reason_idx >= 0)
@@ -349,9 +367,9 @@ static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reas
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p])
 			continue;
-		m->periods[p].acc.failures++;
+		m->periods[p]->acc.failures++;
 		if (reason_idx >= 0)
-			m->periods[p].reason_failures[reason_idx]++;
+			m->periods[p]->reason_failures[reason_idx]++;
 	}
 }
 
@@ -365,7 +383,7 @@ static void add_count(struct engine *e, struct machine *m, oeed_ms t, enum kpi_c
 	}
 	for (int p = 0; p < PERIOD__COUNT; p++)
 		if (e->period_on[p])
-			kpi_acc_add_count(&m->periods[p].acc, which, n, m->ideal_s);
+			kpi_acc_add_count(&m->periods[p]->acc, which, n, m->ideal_s);
 }
 
 static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
@@ -381,8 +399,8 @@ static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p])
 			continue;
-		kpi_acc_add_cycle(&m->periods[p].acc, s);
-		hist_add(&m->periods[p].h, s);
+		kpi_acc_add_cycle(&m->periods[p]->acc, s);
+		hist_add(&m->periods[p]->h, s);
 	}
 }
 
@@ -390,7 +408,7 @@ static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
 
 static void period_open(struct engine *e, struct machine *m, int p, oeed_ms t)
 {
-	struct period_state *ps = &m->periods[p];
+	struct period_state *ps = m->periods[p];
 	oeed_ms start, end;
 	int shift = -1;
 	if (calendar_period(e->cal, (enum oeed_period)p, t, &start, &end, &shift) < 0) {
@@ -419,7 +437,7 @@ static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end,
 
 static void period_close(struct engine *e, struct machine *m, int p)
 {
-	struct period_state *ps = &m->periods[p];
+	struct period_state *ps = m->periods[p];
 	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
 		emit_period(e, m, p, ps->end, true, &ps->acc, &ps->h, ps->start);
 	ps->last_start = ps->start;
@@ -438,15 +456,15 @@ static void account_to(struct engine *e, struct machine *m, oeed_ms t, enum oeed
 	while (m->acc_until < t) {
 		oeed_ms seg_end = t;
 		for (int p = 0; p < PERIOD__COUNT; p++)
-			if (e->period_on[p] && m->periods[p].end < seg_end)
-				seg_end = m->periods[p].end;
+			if (e->period_on[p] && m->periods[p]->end < seg_end)
+				seg_end = m->periods[p]->end;
 		if (seg_end <= m->acc_until) /* a period end at acc_until: close it first */
 			seg_end = m->acc_until;
 		if (m->has_state)
 			add_time(e, m, m->acc_until, seg_end, c, reason_idx);
 		m->acc_until = seg_end;
 		for (int p = 0; p < PERIOD__COUNT; p++)
-			if (e->period_on[p] && m->periods[p].end <= m->acc_until)
+			if (e->period_on[p] && m->periods[p]->end <= m->acc_until)
 				period_close(e, m, p);
 	}
 }
@@ -748,7 +766,7 @@ static void window_sum(struct engine *e, struct machine *m, size_t w, oeed_ms t,
 			kpi_acc_merge(acc, &m->buckets[slot]);
 	}
 	*ret_start = first * win->width;
-	if (h) {
+	if (h && acc->cycles) { /* percentiles only where there are cycles */
 		hist_clear(h);
 		int64_t hfirst = *ret_start / win->slot_w;
 		for (unsigned i = 0; i < HIST_SLOTS; i++) {
@@ -775,7 +793,7 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 			continue;
 		oeed_ms start;
 		window_sum(e, m, w, t, &acc, &h, &start);
-		kpi_compute(&acc, t - start, &h, &kv);
+		kpi_compute(&acc, t - start, acc.cycles ? &h : NULL, &kv);
 		if (e->sink.kpi)
 			e->sink.kpi(e->sink.ctx, &m->info, e->windows[w].label, start, t, &kv,
 				    false);
@@ -783,7 +801,7 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p] || !e->cfg->report.periods[p])
 			continue;
-		struct period_state *ps = &m->periods[p];
+		struct period_state *ps = m->periods[p];
 		if (t <= ps->start)
 			continue; /* nothing yet; also keeps this record off the final's timestamp */
 		acc = ps->acc;
@@ -872,7 +890,9 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 			mspan = mt - start;
 			contract_view(cs, &acc, NULL, NULL, mspan);
 		} else {
-			struct period_state *ps = &m->periods[c->period];
+			struct period_state *ps = m->periods[c->period];
+			if (!ps)
+				continue;
 			if (use_last) {
 				if (ps->last_end != pend)
 					continue;
@@ -972,7 +992,8 @@ static void contracts_advance(struct engine *e, bool report)
 			bool all_past = true;
 			for (size_t m = 0; m < e->n_machines && all_past; m++)
 				if (contract_matches(c, e->machines[m].id) &&
-				    e->machines[m].periods[c->period].start < cs->end)
+				    e->machines[m].periods[c->period] &&
+				    e->machines[m].periods[c->period]->start < cs->end)
 					all_past = false;
 			if (!all_past)
 				break;

@@ -190,6 +190,49 @@ void lp_field_float(struct lp_line *l, const char *key, double v)
 		lp_format_double(l->sb, v);
 }
 
+/* Nine decimals through integer arithmetic: no printf on the hot path. Exact for values that
+ * are whole milliseconds or micro-units; outside +-9e9 the shortest round-trip form is used. */
+void lp_format_decimal9(struct strbuf *sb, double v)
+{
+	if (!(fabs(v) < 9e9)) {
+		lp_format_double(sb, v);
+		return;
+	}
+	int64_t scaled = llround(v * 1e9);
+	if (scaled == 0) {
+		strbuf_putc(sb, '0');
+		return;
+	}
+	uint64_t u = scaled < 0 ? (uint64_t)0 - (uint64_t)scaled : (uint64_t)scaled;
+	if (scaled < 0)
+		strbuf_putc(sb, '-');
+	put_int(sb, (int64_t)(u / 1000000000u));
+	uint64_t frac = u % 1000000000u;
+	if (!frac)
+		return;
+	char digits[10];
+	int n = 9;
+	while (frac % 10 == 0) {
+		frac /= 10;
+		n--;
+	}
+	digits[n] = '\0';
+	for (int i = n - 1; i >= 0; i--) {
+		digits[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	strbuf_putc(sb, '.');
+	strbuf_append(sb, digits, (size_t)n);
+}
+
+void lp_field_decimal(struct lp_line *l, const char *key, double v)
+{
+	if (!isfinite(v))
+		return;
+	if (field_key(l, key))
+		lp_format_decimal9(l->sb, v);
+}
+
 void lp_field_int(struct lp_line *l, const char *key, int64_t v)
 {
 	if (!field_key(l, key))

@@ -26,6 +26,10 @@ void lp_begin(struct lp_line *l, struct strbuf *sb, const char *measurement);
 void lp_tag(struct lp_line *l, const char *key, const char *value);
 void lp_tag_n(struct lp_line *l, const char *key, const char *value, size_t value_len);
 void lp_field_float(struct lp_line *l, const char *key, double v); /* skipped if !finite */
+/* A float rounded to 9 decimals ("0.755430439", "20390.904"), written without printf: for KPI
+ * values, whose inputs are whole milliseconds. Skipped if !finite. */
+void lp_field_decimal(struct lp_line *l, const char *key, double v);
+void lp_format_decimal9(struct strbuf *sb, double v);
 void lp_field_int(struct lp_line *l, const char *key, int64_t v);
 void lp_field_bool(struct lp_line *l, const char *key, bool v);
 void lp_field_str(struct lp_line *l, const char *key, const char *v);

@@ -87,7 +87,8 @@ static void usage(FILE *f)
 		   "memory budget\n"
 		   "  oeed replay -c FILE REC...      recompute everything from recordings (files or "
 		   "directories),\n"
-		   "                                  line protocol to stdout\n"
+		   "                                  line protocol to stdout (--no-output: compute\n"
+		   "                                  everything, write nothing: for benchmarks)\n"
 		   "  oeed --version | --help\n"
 		   "Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
 }
@@ -109,6 +110,7 @@ static int build_core(struct daemon *d, const struct oeed_decoder_host *host)
 	struct oeed_error err = {{0}};
 	strbuf_init(&d->out);
 	d->em.out = &d->out;
+	d->em.lines = 0;
 	d->em.site = d->cfg->site;
 	struct engine_sink sink;
 	emit_sink(&d->em, &sink);
@@ -162,10 +164,11 @@ static void flush_stdout(struct daemon *d, bool force)
 	}
 }
 
-static int cmd_replay(const char *cfg_path, char **recs, int n_recs)
+static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discard)
 {
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
+	d.em.discard = discard;
 	if (load_config(cfg_path, &d.cfg) < 0)
 		return EXIT_CONFIG;
 	int rc = EXIT_OK;
@@ -554,7 +557,7 @@ out:
 int main(int argc, char **argv)
 {
 	const char *cfg_path = DEFAULT_CONFIG;
-	bool check = false, replay = false;
+	bool check = false, replay = false, no_output = false;
 	int argi = 1;
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		replay = true;
@@ -563,6 +566,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
 					     {"check-config", no_argument, NULL, 'k'},
 					     {"version", no_argument, NULL, 'V'},
+					     {"no-output", no_argument, NULL, 'n'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	optind = argi;
@@ -574,6 +578,9 @@ int main(int argc, char **argv)
 			break;
 		case 'k':
 			check = true;
+			break;
+		case 'n':
+			no_output = true;
 			break;
 		case 'V':
 			printf("oeed %s\n", OEED_VERSION);
@@ -595,7 +602,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return EXIT_CONFIG;
 		}
-		return cmd_replay(cfg_path, argv + optind, argc - optind);
+		return cmd_replay(cfg_path, argv + optind, argc - optind, no_output);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "oeed: unexpected argument '%s'\n", argv[optind]);

@@ -694,7 +694,9 @@ static int pub_open(struct pub *pb, const char *url, const char *client_id, int 
 	int rc;
 
 	pb->qos = qos;
-	pb->max_outstanding = 1000;
+	/* paho queues every send as a command it walks through; a short queue was fastest
+	 * (about 30,000-50,000 msg/s on the 2-core test VM, docs/simulator.md). */
+	pb->max_outstanding = 100;
 	atomic_init(&pb->outstanding, 0);
 	atomic_init(&pb->failed, 0);
 	atomic_init(&pb->connect_state, 0);
@@ -972,7 +974,7 @@ struct cli {
 	const char *mode, *out, *truth, *url, *client_id;
 	double rate, speed;
 	int qos;
-	bool has_start, has_duration, has_count_interval, user_breaks, no_breaks;
+	bool has_start, has_duration, has_count_interval, has_stagger, user_breaks, no_breaks;
 };
 
 static int parse_opt(int c, const char *arg, struct sim_params *p, struct cli *cl)
@@ -1022,6 +1024,7 @@ static int parse_opt(int c, const char *arg, struct sim_params *p, struct cli *c
 			   ? 0
 			   : -EINVAL;
 	case OPT_STAGGER:
+		cl->has_stagger = true;
 		return parse_pos_duration(arg, &p->stagger);
 	case OPT_PER_LINE:
 		if (parse_u64(arg, &u) < 0 || u < 1 || u > 1000000)
@@ -1193,6 +1196,9 @@ int main(int argc, char **argv)
 
 			p.count_interval = (oeed_ms)OEED_MAX(10.0, OEED_MIN(30000.0, k));
 		}
+		/* Live machines all come up within one counter interval. */
+		if (!cl.has_stagger)
+			p.stagger = p.count_interval;
 		r = run_publish(&p, cl.url, cl.client_id, cl.qos, flood ? 1.0 : cl.speed, flood,
 				wall);
 	} else {

@@ -268,7 +268,7 @@ class InfluxTests(Base):
             eq(fake.requests[0]["status"], "stalled", "first request stalled")
             eq(fake.accepted_lines(), sent, "delivered by the retry")
             eq(st["lines_written"], 5, "written")
-            if "imeout" not in st["last_error"]:
+            if "timed out" not in st["last_error"]:
                 raise AssertionError(st["last_error"])
 
     def test_f_resend_idempotent(self):
