@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 BUILD=${BUILD:-build-release}
 WORK=${WORK:-/tmp/oeed-bench}
-SIZES=${SIZES:-"100000 10000000"}
+SIZES=${SIZES:-"100000 1000000 10000000"}
 STYLES=${STYLES:-"text json"}
 CORE=${CORE:-0}
 MACHINES=${MACHINES:-1000}
@@ -59,7 +59,7 @@ run() {
 		out=$(taskset -c "$CORE" "$OEED" replay -c "$2" "$3" 2>/dev/null | wc -c)
 	fi
 	awk -v n="$1" -v m="$4" -v el="$el" -v rss="$rss" -v u="$usr" -v s="$sys" -v o="$out" \
-		'BEGIN { printf "%-24s %9d msgs  %7.2f s  %10.0f msg/s  user %6.2f s  sys %5.2f s  peak RSS %7d KiB  output %6.1f MiB\n", n, m, el, m / el, u, s, rss, o / 1048576 }'
+		'BEGIN { printf "%-14s %9d msgs %7.2f s wall %9.0f msg/s | cpu %6.2f s %9.0f msg/s | peak RSS %6d KiB | output %6.1f MiB\n", n, m, el, m / el, u + s, m / (u + s), rss, o / 1048576 }'
 	tail -n 1 "$WORK/replay.err"
 }
 
@@ -78,15 +78,17 @@ for style in $STYLES; do
 	done
 done
 
-# What limits speed: a 200,000-message replay under perf (software clock; the VM has no
-# hardware counters), top functions by self time.
+# What limits speed: replays under perf (software clock; the VM has no hardware counters),
+# top functions by self time. 2,000,000 messages by default: at 200,000 the start-up (engine
+# memory being touched for 1,000 machines) is a large share of the profile.
+PROFILE_MESSAGES=${PROFILE_MESSAGES:-2000000}
 if command -v perf >/dev/null 2>&1; then
 	for style in $STYLES; do
-		rec="$WORK/$style-200000.rec"
+		rec="$WORK/$style-$PROFILE_MESSAGES.rec"
 		[ -s "$rec" ] || "$SIM" record --machines "$MACHINES" --style "$style" \
-			--count-interval 1s --messages 200000 --seed 1 --out "$rec" 2>/dev/null
+			--count-interval 1s --messages "$PROFILE_MESSAGES" --seed 1 --out "$rec" 2>/dev/null
 		for cfg in stdout quiet; do
-			echo "## perf: $style, 200000 messages, $cfg config"
+			echo "## perf: $style, $PROFILE_MESSAGES messages, $cfg config"
 			taskset -c "$CORE" perf stat -e task-clock,context-switches,page-faults \
 				"$OEED" replay -c "$WORK/$cfg.yaml" "$rec" 2>&1 >/dev/null |
 				grep -E 'task-clock|page-faults|elapsed'

@@ -421,6 +421,18 @@ static int cmd_run(const char *cfg_path)
 			goto out;
 		}
 	}
+	if (!d.cfg->mqtt.client_id) {
+		/* the documented default: oeed-<hostname>, stable across restarts so the broker
+		 * keeps the persistent session */
+		char hostname[64] = "gateway", id[96];
+		gethostname(hostname, sizeof(hostname) - 1);
+		snprintf(id, sizeof(id), "oeed-%s", hostname);
+		d.cfg->mqtt.client_id = strdup(id);
+		if (!d.cfg->mqtt.client_id) {
+			rc = EXIT_RUNTIME;
+			goto out;
+		}
+	}
 	const char *filters[64];
 	int qos[64];
 	size_t n_subs = ingest_subscriptions(d.ingest, filters, qos, 64);

@@ -186,10 +186,20 @@ static void conn_failed(struct mqtt_client *c, const char *what, const char *det
 	pthread_mutex_unlock(&c->log_lock);
 }
 
+/* paho reports a failed TLS handshake, an untrusted certificate and a host name mismatch all
+ * as a plain failure: name the candidates. */
+static const char *failure_text(const struct mqtt_client *c, int code)
+{
+	if (code == MQTTASYNC_FAILURE && c->conn.ssl)
+		return "TCP connect or TLS handshake failed (check the CA, the client certificate "
+		       "and that the server certificate names the host)";
+	return connack_text(code);
+}
+
 static void on_connect_failure(void *ctx, MQTTAsync_failureData *r)
 {
 	struct mqtt_client *c = ctx;
-	conn_failed(c, r ? connack_text(r->code) : "unknown error", r ? r->message : NULL);
+	conn_failed(c, r ? failure_text(c, r->code) : "unknown error", r ? r->message : NULL);
 }
 
 static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *r)
@@ -199,7 +209,7 @@ static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *r)
 	if (r && r->reasonCode >= 0x80)
 		what = MQTTReasonCode_toString(r->reasonCode);
 	else if (r)
-		what = MQTTAsync_strerror(r->code);
+		what = failure_text(c, r->code);
 	conn_failed(c, what, r ? r->message : NULL);
 }
 
@@ -218,7 +228,8 @@ static void on_sub_failure5(void *ctx, MQTTAsync_failureData5 *r)
 	log_error("mqtt: subscribe failed: %s", what);
 }
 
-/* A granted QoS of 0x80 (3.1.1) or a reason code >= 0x80 (5) is a refused filter. */
+/* Each filter is subscribed on its own, so the answer holds one code: a granted QoS of 0x80
+ * (3.1.1) or a reason code >= 0x80 (5) is a refused filter (an ACL, a bad filter). */
 static void on_sub_success(void *ctx, MQTTAsync_successData *r)
 {
 	struct mqtt_client *c = ctx;
@@ -231,16 +242,7 @@ static void on_sub_success(void *ctx, MQTTAsync_successData *r)
 static void on_sub_success5(void *ctx, MQTTAsync_successData5 *r)
 {
 	struct mqtt_client *c = ctx;
-	if (!r)
-		return;
-	for (int i = 0; i < r->alt.sub.reasonCodeCount; i++)
-		if (r->alt.sub.reasonCodes[i] >= 0x80) {
-			set_last_error(c, "subscribe refused: %s",
-				       MQTTReasonCode_toString(r->alt.sub.reasonCodes[i]));
-			log_error("mqtt: the broker refused a subscription: %s",
-				  MQTTReasonCode_toString(r->alt.sub.reasonCodes[i]));
-		}
-	if (r->alt.sub.reasonCodeCount == 0 && r->reasonCode >= 0x80) {
+	if (r && r->reasonCode >= 0x80) {
 		set_last_error(c, "subscribe refused: %s", MQTTReasonCode_toString(r->reasonCode));
 		log_error("mqtt: the broker refused a subscription: %s",
 			  MQTTReasonCode_toString(r->reasonCode));
@@ -261,18 +263,20 @@ static void set_response(struct mqtt_client *c, MQTTAsync_responseOptions *o)
 
 static int subscribe_set(struct mqtt_client *c, const struct subset *s)
 {
-	if (s->n == 0)
-		return 0;
-	MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
-	set_response(c, &o);
-	int rc = MQTTAsync_subscribeMany(c->handle, (int)s->n, s->filters, s->qos, &o);
-	if (rc != MQTTASYNC_SUCCESS) {
-		set_last_error(c, "subscribe failed: %s", MQTTAsync_strerror(rc));
-		log_error("mqtt: subscribe to %zu filters failed: %s", s->n,
-			  MQTTAsync_strerror(rc));
-		return -EIO;
+	int r = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+		set_response(c, &o);
+		int rc = MQTTAsync_subscribe(c->handle, s->filters[i], s->qos[i], &o);
+		if (rc != MQTTASYNC_SUCCESS) {
+			set_last_error(c, "subscribe to %s failed: %s", s->filters[i],
+				       MQTTAsync_strerror(rc));
+			log_error("mqtt: subscribe to %s failed: %s", s->filters[i],
+				  MQTTAsync_strerror(rc));
+			r = -EIO;
+		}
 	}
-	return 0;
+	return r;
 }
 
 static void publish_status(struct mqtt_client *c, const char *text)

@@ -63,6 +63,8 @@ struct influx_output {
 	char *query_url; /* v1 /query, for create_database */
 	char *database;
 	char *username, *password;
+	char *ca_file; /* for the create_database request */
+	bool verify;
 	struct curl_slist *headers, *headers_gz;
 	CURL *curl;
 
@@ -420,6 +422,10 @@ static void create_database(struct influx_output *o)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, q.buf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	if (o->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
 	if (o->username) {
 		curl_easy_setopt(c, CURLOPT_USERNAME, o->username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, o->password ? o->password : "");
@@ -831,6 +837,7 @@ static void free_output(struct influx_output *o)
 		explicit_bzero(o->password, strlen(o->password));
 	free(o->password);
 	free(o->username);
+	free(o->ca_file);
 	free(o->database);
 	free(o->query_url);
 	free(o->name);
@@ -994,7 +1001,9 @@ int influx_output_new(const struct oeed_output_conf *conf, const char *state_dir
 
 	o->name = strdup(conf->name ? conf->name : "influxdb");
 	o->database = xstrdup(conf->database);
-	if (!o->name || (conf->database && !o->database))
+	o->ca_file = xstrdup(conf->ca_file);
+	o->verify = conf->verify;
+	if (!o->name || (conf->database && !o->database) || (conf->ca_file && !o->ca_file))
 		goto out;
 	o->api = conf->api == 2 ? 2 : 1;
 	o->gzip = conf->gzip;

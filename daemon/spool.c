@@ -299,7 +299,8 @@ static int scan_dir(struct spool *s)
 	closedir(d);
 	if (r < 0)
 		return r;
-	qsort(s->segs, s->n, sizeof(s->segs[0]), cmp_seg);
+	if (s->n > 1)
+		qsort(s->segs, s->n, sizeof(s->segs[0]), cmp_seg);
 	for (size_t i = 0; i < s->n;) {
 		r = scan_seg(s, &s->segs[i]);
 		if (r < 0)

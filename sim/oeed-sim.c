@@ -250,10 +250,11 @@ static struct sim_msg *queue_add(struct machine *m, oeed_ms t)
 	return q;
 }
 
-static void set_text(char *buf, size_t cap, size_t *ret_len, int n)
+/* The length snprintf wrote into a buffer of cap bytes (the buffers are sized for the longest
+ * topic and payload the simulator makes, so nothing is cut in practice). */
+static size_t fit_len(size_t cap, int n)
 {
-	/* The buffers are sized for the longest id and payload the simulator makes. */
-	*ret_len = n < 0 ? 0 : OEED_MIN((size_t)n, cap - 1);
+	return n < 0 ? 0 : OEED_MIN((size_t)n, cap - 1);
 }
 
 /* Counter values carried by a message at time t: the first is the baseline, each later one
@@ -275,8 +276,8 @@ static void emit_json(const struct sim *s, struct machine *m, oeed_ms t)
 	struct sim_msg *q = queue_add(m, t);
 	int n;
 
-	set_text(q->topic, sizeof(q->topic), &q->topic_len,
-		 snprintf(q->topic, sizeof(q->topic), "factory/%s/%s/data", m->line, m->id));
+	q->topic_len = fit_len(sizeof(q->topic), snprintf(q->topic, sizeof(q->topic),
+							  "factory/%s/%s/data", m->line, m->id));
 	if (s->p->no_ts)
 		n = snprintf(q->payload, sizeof(q->payload),
 			     "{\"state\":\"%s\",\"parts\":%" PRId64 ",\"scrap\":%" PRId64 "}",
@@ -286,7 +287,7 @@ static void emit_json(const struct sim *s, struct machine *m, oeed_ms t)
 			     "{\"state\":\"%s\",\"parts\":%" PRId64 ",\"scrap\":%" PRId64
 			     ",\"ts\":%" PRId64 "}",
 			     raw_states[m->state].raw, m->total, m->reject, t);
-	set_text(q->payload, sizeof(q->payload), &q->len, n);
+	q->len = fit_len(sizeof(q->payload), n);
 	report_counts(s, m, t);
 }
 
@@ -294,10 +295,10 @@ static void emit_text(struct machine *m, oeed_ms t, const char *what, const char
 {
 	struct sim_msg *q = queue_add(m, t);
 
-	set_text(q->topic, sizeof(q->topic), &q->topic_len,
-		 snprintf(q->topic, sizeof(q->topic), "factory/%s/%s/%s", m->line, m->id, what));
-	set_text(q->payload, sizeof(q->payload), &q->len,
-		 snprintf(q->payload, sizeof(q->payload), "%s", value));
+	q->topic_len =
+	    fit_len(sizeof(q->topic),
+		    snprintf(q->topic, sizeof(q->topic), "factory/%s/%s/%s", m->line, m->id, what));
+	q->len = fit_len(sizeof(q->payload), snprintf(q->payload, sizeof(q->payload), "%s", value));
 }
 
 static void emit_counts(const struct sim *s, struct machine *m, oeed_ms t)
@@ -694,8 +695,7 @@ static int pub_open(struct pub *pb, const char *url, const char *client_id, int 
 	int rc;
 
 	pb->qos = qos;
-	/* paho queues every send as a command it walks through; a short queue was fastest
-	 * (about 30,000-50,000 msg/s on the 2-core test VM, docs/simulator.md). */
+	/* Bounded, and short: longer queues measured slower with paho (docs/simulator.md). */
 	pb->max_outstanding = 100;
 	atomic_init(&pb->outstanding, 0);
 	atomic_init(&pb->failed, 0);

@@ -30,7 +30,7 @@ struct state_rec {
 };
 
 struct capture {
-	struct rec kpi[4096];
+	struct rec kpi[16384];
 	size_t n_kpi;
 	struct state_rec st[256];
 	size_t n_st;
@@ -58,7 +58,7 @@ static void cap_kpi(void *ctx, const struct engine_machine_info *m, const char *
 		    oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
 {
 	struct capture *c = ctx;
-	if (c->n_kpi >= 4096)
+	if (c->n_kpi >= 16384)
 		return;
 	struct rec *r = &c->kpi[c->n_kpi++];
 	snprintf(r->machine, sizeof(r->machine), "%s", m->id);
@@ -463,6 +463,75 @@ static void test_contract_pooled(void)
 	free(f);
 }
 
+
+/* Calendar periods through the engine, in Europe/Berlin: a machine that runs without a break
+ * gets run_s equal to the period's real length. */
+static void test_berlin_periods(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	memset(f, 0, sizeof(*f));
+	struct oeed_config *c = &f->cfg;
+	c->max_clock_skew_ms = 300000;
+	c->machines.max = 2;
+	c->report.interval_ms = 10000;
+	c->report.periods[PERIOD_DAY] = true;
+	c->report.periods[PERIOD_MONTH] = true;
+	c->report.periods[PERIOD_SHIFT] = true;
+	c->report.window_buckets = 60;
+	c->report.timezone = "Europe/Berlin";
+	struct oeed_shift shifts[3] = {{"early", 6 * 60}, {"late", 14 * 60}, {"night", 22 * 60}};
+	memcpy(c->report.shifts, shifts, sizeof(shifts));
+	c->report.n_shifts = 3;
+	struct oeed_error err = {{0}};
+	CHECK_INT(calendar_new("Europe/Berlin", shifts, 3, &f->cal, &err), 0);
+	struct engine_sink sink = {.ctx = &f->cap, .kpi = cap_kpi};
+	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	/* running from 2026-09-30 21:00Z (23:00 CEST); the state is repeated every hour until
+	 * 2026-11-01 03:00Z, as a machine that reports periodically would */
+	const oeed_ms start = 1790802000000LL; /* 2026-09-30T21:00:00Z */
+	const oeed_ms stop = 1793502000000LL;  /* 2026-11-01T03:00:00Z */
+	for (oeed_ms t = start; t <= stop; t += 3600000)
+		engine_state(f->e, m, t, t, CAT_RUNNING, "R", 1, "");
+	engine_report(f->e, stop);
+
+	bool saw_month = false, saw_dst_day = false, saw_night = false;
+	for (size_t i = 0; i < f->cap.n_kpi; i++) {
+		const struct rec *r = &f->cap.kpi[i];
+		if (!r->final)
+			continue;
+		/* October 2026 in Berlin: 2026-09-30T22:00Z .. 2026-10-31T23:00Z = 745 h */
+		if (strcmp(r->label, "month") == 0 && r->start == 1790805600000LL) {
+			saw_month = true;
+			CHECK_INT(r->end, 1793487600000LL);
+			CHECK_NEAR(val(r, KF_RUN_S), 745 * 3600.0, 1e-6);
+			CHECK_NEAR(val(r, KF_UNKNOWN_S), 0, 1e-6);
+			CHECK_NEAR(val(r, KF_AVAILABILITY), 1.0, 1e-12);
+		}
+		/* 2026-10-25, the autumn change: 25 hours, 2026-10-24T22:00Z .. 2026-10-25T23:00Z */
+		if (strcmp(r->label, "day") == 0 && r->start == 1792879200000LL) {
+			saw_dst_day = true;
+			CHECK_INT(r->end, 1792969200000LL);
+			CHECK_NEAR(val(r, KF_RUN_S), 25 * 3600.0, 1e-6);
+		}
+		/* the night shift from 2026-10-24 22:00 CEST (20:00Z) to 2026-10-25 06:00 CET
+		 * (05:00Z) crosses midnight and the change: 9 hours */
+		if (strcmp(r->label, "shift") == 0 && r->start == 1792872000000LL) {
+			saw_night = true;
+			CHECK_INT(r->end, 1792904400000LL);
+			CHECK_NEAR(val(r, KF_RUN_S), 9 * 3600.0, 1e-6);
+		}
+		/* every final day record of the machine's life covers its whole day */
+		if (strcmp(r->label, "day") == 0 && r->start > start)
+			CHECK_NEAR(val(r, KF_RUN_S), (double)(r->end - r->start) / 1000.0, 1e-6);
+	}
+	CHECK(saw_month);
+	CHECK(saw_dst_day);
+	CHECK(saw_night);
+	teardown(f);
+	free(f);
+}
+
 int main(void)
 {
 	test_basic_kpis();
@@ -475,5 +544,6 @@ int main(void)
 	test_cycles();
 	test_machines_max();
 	test_contract_pooled();
+	test_berlin_periods();
 	TEST_END();
 }

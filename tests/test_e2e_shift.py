@@ -4,12 +4,14 @@ rejects, and writes the ground truth from its own timeline. `oeed replay` recomp
 shift; its final machine_kpi record of the shift must equal the truth: times to the
 millisecond, counts exactly, ratios to 1e-9. Replays are deterministic, also when the
 recording is split into two files."""
+import base64
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 
 import harness
 
@@ -18,6 +20,14 @@ SHIFT_START = "2024-01-15T06:00:00Z"
 SHIFT_START_MS = 1705298400000
 SHIFT_END_MS = SHIFT_START_MS + 8 * 3600 * 1000
 MACHINES = 8
+# Shift 06:00-14:00 plus 3 minutes so that replay closes the shift; machines come up within
+# the first 90 s (unknown before); a 30-minute break; faults, idle, micro-stops, rejects.
+SIM_ARGS = ["--machines", str(MACHINES), "--style", "mixed", "--ideal-spread",
+            "--seed", "20240115", "--start", SHIFT_START, "--duration", "8h", "--tail", "3m",
+            "--stagger", "90s", "--break", "10:00-10:30", "--fault-every", "30m",
+            "--stop-every", "4m", "--reject", "0.03"]
+RAW_CATEGORY = {"RUNNING": "run_s", "IDLE": "idle_s", "BLOCKED": "idle_s", "STOP": "idle_s",
+                "FAULT": "down_s", "JAM": "down_s", "TOOLCHANGE": "down_s", "BREAK": "planned_s"}
 MAP = """      RUNNING: running
       IDLE: idle/starved
       BLOCKED: idle/blocked
@@ -143,12 +153,7 @@ class E2EShift:
         self.dir = tempfile.mkdtemp(prefix="oeed-e2e-shift-")
         self.rec = os.path.join(self.dir, "shift.rec")
         self.truth_path = os.path.join(self.dir, "truth.json")
-        subprocess.run([SIM, "record", "--machines", str(MACHINES), "--style", "mixed",
-                        "--ideal-spread", "--seed", "20240115", "--start", SHIFT_START,
-                        "--duration", "8h", "--tail", "3m", "--stagger", "90s",
-                        "--break", "10:00-10:30", "--fault-every", "30m",
-                        "--stop-every", "4m", "--reject", "0.03",
-                        "--out", self.rec, "--truth", self.truth_path],
+        subprocess.run([SIM, "record"] + SIM_ARGS + ["--out", self.rec, "--truth", self.truth_path],
                        check=True, capture_output=True, timeout=120)
         with open(self.truth_path) as f:
             self.truth = json.load(f)
@@ -253,6 +258,74 @@ class Tests:
         whole = e.replay(e.rec)
         split = e.replay(*parts)
         assert whole == split, "replaying the recording in two files changes the output"
+
+    def test_truth_follows_from_recording(self):
+        """The simulator's truth (from its timeline) agrees with what it recorded: each state
+        holds until the next, counts are counter increases after the baseline."""
+        e = E2EShift()
+        start, end = e.truth["start_ms"], e.truth["end_ms"]
+        ms = {}
+
+        def add(d, key, a, b):
+            a, b = max(a, start), min(b, end)
+            if b > a:
+                d[key] = d.get(key, 0) + b - a
+
+        with open(e.rec) as f:
+            for line in f:
+                ns, topic, payload = line.split()
+                t = int(ns) // 1000000
+                topic = urllib.parse.unquote(topic)
+                payload = base64.b64decode(payload).decode()
+                _, _, machine, kind = topic.split("/")
+                d = ms.setdefault(machine, {"first": t, "state": None, "failures": 0,
+                                            "total": None, "reject": None,
+                                            "total_count": 0, "reject_count": 0})
+
+                def state(raw):
+                    if d["state"] == raw:
+                        return
+                    if d["state"] is not None:
+                        add(d, RAW_CATEGORY[d["state"]], d["since"], t)
+                    if (RAW_CATEGORY[raw] == "down_s" and start <= t < end and
+                            (d["state"] is None or RAW_CATEGORY[d["state"]] != "down_s")):
+                        d["failures"] += 1
+                    d["state"], d["since"] = raw, t
+
+                def count(key, v):
+                    if d[key] is not None and start <= t < end:
+                        d[key + "_count"] += v - d[key]
+                    d[key] = v
+
+                if kind == "state":
+                    state(payload)
+                elif kind == "count":
+                    count("total", int(payload))
+                elif kind == "reject":
+                    count("reject", int(payload))
+                else:
+                    j = json.loads(payload)
+                    assert j["ts"] == t, (j, t)
+                    state(j["state"])
+                    count("total", j["parts"])
+                    count("reject", j["scrap"])
+        for m in e.truth["machines"]:
+            d = ms[m["machine"]]
+            add(d, RAW_CATEGORY[d["state"]], d["since"], end)
+            add(d, "unknown_s", start, d["first"])
+            for k in ("run_s", "idle_s", "down_s", "planned_s", "unknown_s"):
+                assert d.get(k, 0) == round(m[k] * 1000), (m["machine"], k, d.get(k), m[k])
+            assert d["failures"] == m["failures"], m["machine"]
+            assert d["total_count"] == m["total_count"], m["machine"]
+            assert d["reject_count"] == m["reject_count"], m["machine"]
+
+    def test_simulator_is_deterministic(self):
+        e = E2EShift()
+        again = os.path.join(e.dir, "again.rec")
+        subprocess.run([SIM, "record"] + SIM_ARGS + ["--out", again],
+                       check=True, capture_output=True, timeout=120)
+        with open(e.rec, "rb") as a, open(again, "rb") as b:
+            assert a.read() == b.read(), "the same seed gave a different recording"
 
     def test_line_parser(self):
         m, t, f, ts = parse_line(

@@ -100,6 +100,10 @@ def make_certs(d, server_san):
             "-subj", "/CN=oeed-" + name)
         run("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext")
+    # mosquitto started as root reads them after dropping to its own user: test keys only.
+    os.chmod(d, 0o755)
+    for name in os.listdir(d):
+        os.chmod(os.path.join(d, name), 0o644)
     return {k: os.path.join(d, k) for k in ("ca.crt", "server.crt", "server.key", "client.crt",
                                               "client.key")}
 
@@ -255,7 +259,8 @@ class MqttTests:
             pwfile = os.path.join(d, "passwd")
             subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, "oeed", secret], check=True,
                            timeout=30, capture_output=True)
-            os.chmod(pwfile, 0o644)
+            os.chmod(pwfile, 0o644)  # mosquitto reads it as its own user
+            os.chmod(d, 0o755)
             client_pw = os.path.join(d, "client.secret")
             with open(client_pw, "w") as f:
                 f.write(wrong + "\n")
