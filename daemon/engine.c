@@ -112,6 +112,9 @@ struct engine {
 	size_t hash_size;
 	char *arena;
 
+	size_t extra; /* arena bytes per machine */
+	uint64_t layout; /* hash of what the arena's layout depends on (checkpoints) */
+
 	struct contract_state *contracts;
 	size_t n_contracts;
 	oeed_ms now; /* the latest `now` seen (contract record timestamps) */
@@ -192,6 +195,31 @@ static int reason_index(const struct engine *e, const char *reason)
 	return -1;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* Everything the per-machine arena's layout and meaning depend on. */
+static uint64_t engine_layout_hash(const struct engine *e)
+{
+	uint64_t h = 1469598103934665603ull;
+	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state), sizeof(struct kpi_acc),
+			  sizeof(struct hist), e->n_windows, e->buckets, e->n_reasons};
+	h = fnv(h, sizes, sizeof(sizes));
+	for (size_t w = 0; w < e->n_windows; w++)
+		h = fnv(h, &e->windows[w].len, sizeof(e->windows[w].len));
+	h = fnv(h, e->period_on, sizeof(e->period_on));
+	for (size_t r = 0; r < e->n_reasons; r++)
+		h = fnv(h, e->reasons[r], strlen(e->reasons[r]) + 1);
+	return h;
+}
+
 int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	       const struct engine_sink *sink, struct engine **ret, struct oeed_error *err)
 {
@@ -236,9 +264,11 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 		}
 	}
 
+	e->layout = engine_layout_hash(e);
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
 	e->machines = calloc(e->max_machines, sizeof(struct machine));
 	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods);
+	e->extra = extra;
 	e->arena = calloc(e->max_machines, extra ? extra : 1);
 	e->hash_size = 16;
 	while (e->hash_size < e->max_machines * 2)
@@ -1040,4 +1070,148 @@ void engine_get_stats(const struct engine *e, struct engine_stats *ret)
 {
 	*ret = e->stats;
 	ret->machines = e->n_machines;
+}
+
+/* ---- checkpoints and reload ---- */
+
+#define SAVE_MAGIC "OEEDENG1"
+
+struct save_header {
+	char magic[8];
+	uint64_t layout;
+	uint64_t machine_size;
+	uint64_t extra;
+	uint64_t n_machines;
+	int64_t now;
+	struct engine_stats stats;
+};
+
+int engine_save(const struct engine *e, struct strbuf *out)
+{
+	struct save_header h;
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SAVE_MAGIC, 8);
+	h.layout = e->layout;
+	h.machine_size = sizeof(struct machine);
+	h.extra = e->extra;
+	h.n_machines = e->n_machines;
+	h.now = e->now;
+	h.stats = e->stats;
+	strbuf_append(out, (const char *)&h, sizeof(h));
+	for (size_t i = 0; i < e->n_machines; i++) {
+		struct machine c = e->machines[i];
+		/* pointers become offsets into the machine's own tag buffer */
+		for (size_t t = 0; t < c.info.n_tags; t++) {
+			c.info.tag[t].key = (const char *)(uintptr_t)(c.info.tag[t].key -
+								       e->machines[i].tagbuf);
+			c.info.tag[t].value = (const char *)(uintptr_t)(c.info.tag[t].value -
+									 e->machines[i].tagbuf);
+		}
+		c.info.id = NULL;
+		c.buckets = NULL;
+		c.bucket_idx = NULL;
+		c.slots = NULL;
+		c.slot_idx = NULL;
+		memset(c.periods, 0, sizeof(c.periods));
+		strbuf_append(out, (const char *)&c, sizeof(c));
+		strbuf_append(out, e->arena + i * e->extra, e->extra);
+	}
+	return out->failed ? -ENOMEM : 0;
+}
+
+int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
+		struct oeed_error *err)
+{
+	const char *p = buf;
+	struct save_header h;
+	if (len < sizeof(h)) {
+		snprintf(err->msg, sizeof(err->msg), "engine state: truncated header");
+		return -EINVAL;
+	}
+	memcpy(&h, p, sizeof(h));
+	if (memcmp(h.magic, SAVE_MAGIC, 8) != 0 || h.machine_size != sizeof(struct machine)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "engine state: incompatible format (written by another version)");
+		return -EINVAL;
+	}
+	size_t rec = sizeof(struct machine) + h.extra;
+	if (h.n_machines > (len - sizeof(h)) / (rec ? rec : 1)) {
+		snprintf(err->msg, sizeof(err->msg), "engine state: truncated (%llu machines)",
+			 (unsigned long long)h.n_machines);
+		return -EINVAL;
+	}
+	bool full = h.layout == e->layout && h.extra == e->extra;
+	p += sizeof(h);
+	int restored = 0;
+	for (uint64_t i = 0; i < h.n_machines; i++, p += rec) {
+		struct machine c;
+		memcpy(&c, p, sizeof(c));
+		c.id[ENGINE_ID_MAX] = '\0';
+		int mi = engine_machine(e, c.id, strlen(c.id), NULL);
+		if (mi < 0)
+			continue; /* empty id, or over machines.max in the new config */
+		struct machine *m = &e->machines[mi];
+		memcpy(m->tagbuf, c.tagbuf, sizeof(m->tagbuf));
+		m->tagbuf[sizeof(m->tagbuf) - 1] = '\0';
+		m->info.n_tags = 0;
+		for (size_t t = 0; t < c.info.n_tags && t < OEED_MAX_TEMPLATE_VARS; t++) {
+			uintptr_t ko = (uintptr_t)c.info.tag[t].key, vo = (uintptr_t)c.info.tag[t].value;
+			if (ko >= sizeof(m->tagbuf) || vo >= sizeof(m->tagbuf))
+				break;
+			m->info.tag[t].key = m->tagbuf + ko;
+			m->info.tag[t].value = m->tagbuf + vo;
+			m->info.n_tags = t + 1;
+		}
+		m->has_state = c.has_state;
+		m->cat = c.cat < CAT__COUNT ? c.cat : CAT_UNKNOWN;
+		memcpy(m->raw, c.raw, sizeof(m->raw));
+		m->raw[ENGINE_RAW_MAX] = '\0';
+		memcpy(m->reason, c.reason, sizeof(m->reason));
+		m->reason[ENGINE_REASON_MAX] = '\0';
+		m->reason_idx = reason_index(e, m->reason);
+		m->state_since = c.state_since;
+		m->acc_until = c.acc_until;
+		m->last_ts = c.last_ts;
+		m->last_rx = c.last_rx;
+		m->last_seen = c.last_seen;
+		memcpy(m->counter_last, c.counter_last, sizeof(m->counter_last));
+		memcpy(m->counter_has, c.counter_has, sizeof(m->counter_has));
+		m->last_cycle_ts = c.last_cycle_ts;
+		/* a pending micro-stop is the current stop, so its reason is the current one */
+		m->pending = c.pending && m->microstop_below > 0;
+		m->pend_cat = c.pend_cat < CAT__COUNT ? c.pend_cat : CAT_IDLE;
+		m->pend_start = c.pend_start;
+		m->pend_reason_idx = m->reason_idx;
+		if (full) {
+			memcpy(e->arena + (size_t)mi * e->extra, p + sizeof(struct machine), e->extra);
+		} else if (m->acc_until != OEED_MS_NONE) {
+			/* windows and periods changed shape: they start afresh from here */
+			for (int k = 0; k < PERIOD__COUNT; k++)
+				if (e->period_on[k])
+					period_open(e, m, k, m->acc_until);
+		}
+		restored++;
+	}
+	if (h.now > e->now)
+		e->now = h.now;
+	e->stats.late += h.stats.late;
+	e->stats.skewed += h.stats.skewed;
+	e->stats.counter_resets += h.stats.counter_resets;
+	e->stats.machines_dropped += h.stats.machines_dropped;
+	if (ret_full)
+		*ret_full = full;
+	return restored;
+}
+
+void engine_gap(struct engine *e, const char *reason)
+{
+	for (size_t i = 0; i < e->n_machines; i++) {
+		struct machine *m = &e->machines[i];
+		if (m->acc_until == OEED_MS_NONE || (m->has_state && m->cat == CAT_UNKNOWN))
+			continue;
+		oeed_ms t = OEED_MAX(m->last_ts, m->acc_until);
+		if (m->pending)
+			t = OEED_MAX(t, m->pend_start);
+		set_state(e, m, t, CAT_UNKNOWN, "", 0, reason, true);
+	}
 }

@@ -100,3 +100,16 @@ void engine_advance(struct engine *e, oeed_ms now);
  * contract records, all stamped with each machine's clock. */
 void engine_report(struct engine *e, oeed_ms now);
 void engine_get_stats(const struct engine *e, struct engine_stats *ret);
+
+/* Checkpoints and reload. engine_save() appends every machine's state to `out` (a binary blob
+ * tied to this build: its format is checked by size and magic). engine_load() restores it
+ * into a fresh engine (a new config may add or drop machines): returns the number of machines
+ * restored or -EINVAL for an incompatible or truncated blob. *ret_full is false when windows,
+ * periods or contract reasons changed shape: then only the current states, clocks and counter
+ * baselines are kept and windows and periods start afresh. */
+int engine_save(const struct engine *e, struct strbuf *out);
+int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
+		struct oeed_error *err);
+/* Every machine turns unknown from its latest time, with `reason` ("restart"): the daemon was
+ * not there to see what happened. */
+void engine_gap(struct engine *e, const char *reason);

@@ -7,11 +7,17 @@
  * The daemon is one thread that owns everything (config, engine, ingest, outputs) plus the
  * threads libraries force on us (paho's callback thread, each influxdb output's sender),
  * which talk to it only through bounded queues. One epoll loop waits on the MQTT queue's
- * eventfd, a signalfd and a 1 s timerfd, reads the clock once per turn and passes it down.
+ * eventfd, a signalfd and a timerfd, reads the clock once per turn and passes it down.
  *
  * Live and replay feed the engine identically: messages in receive order, with a report tick
  * at every multiple of report.interval placed before the first message received at or after
- * it. So `oeed replay` of a recording made live gives the live figures. */
+ * it. So `oeed replay` of a recording made live gives the live figures.
+ *
+ * Crash safety: every checkpoint_interval (and at stop) the engine's state is written with
+ * the receive time of the last message it processed. At start the checkpoint is restored and,
+ * when recording is on, the recorded messages received after it are fed again (the recording
+ * is written before paho acknowledges a message); then every machine is unknown until it
+ * reports again, since nobody saw what happened while oeed was down. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +34,7 @@
 #include <curl/curl.h>
 
 #include "calendar.h"
+#include "checkpoint.h"
 #include "config.h"
 #include "emit.h"
 #include "engine.h"
@@ -41,13 +48,18 @@
 
 #define DEFAULT_CONFIG "/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
-#define TICK_GRACE_MS 100 /* let messages received just before a tick reach the queue */
+#define TICK_GRACE_MS 100   /* let messages received just before a tick reach the queue */
+#define MAX_CATCHUP_TICKS 360 /* after a long stop, report the gap at most this many times */
+#define MAX_SUBS 64
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
-/* The daemon's context: all mutable state of the program lives here. */
+/* The daemon's context: all mutable state of the program lives here. A config stays alive
+ * while anything made from it does (engine and ingest: cfg; the MQTT client and recording:
+ * mqtt_cfg; the outputs: out_cfg), so a reload can keep the parts that did not change. */
 struct daemon {
-	struct oeed_config *cfg;
+	const char *cfg_path;
+	struct oeed_config *cfg, *mqtt_cfg, *out_cfg;
 	struct calendar *cal;
 	struct engine *engine;
 	struct ingest *ingest;
@@ -58,9 +70,13 @@ struct daemon {
 	struct strbuf out;
 	struct emitter em;
 	struct notifier notify;
-	oeed_ms next_report;
+	struct oeed_decoder_host host;
+	oeed_ms next_report;  /* OEED_MS_NONE until the first message or tick */
+	int64_t last_rx_ns;   /* the last message the engine processed */
+	oeed_ms next_checkpoint;
 	uint64_t queue_dropped_seen;
-	struct log_ratelimit rl_decode, rl_unmatched, rl_dropped;
+	struct log_ratelimit rl_decode, rl_unmatched, rl_dropped, rl_rebirth;
+	bool to_stdout; /* replay: lines go to stdout instead of the outputs */
 	bool stop;
 	char instance[128];
 };
@@ -90,6 +106,7 @@ static void usage(FILE *f)
 		   "                                  line protocol to stdout (--no-output: compute\n"
 		   "                                  everything, write nothing: for benchmarks)\n"
 		   "  oeed --version | --help\n"
+		   "Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
 		   "Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
 }
 
@@ -104,39 +121,64 @@ static int load_config(const char *path, struct oeed_config **ret)
 	return 0;
 }
 
-/* The pieces both replay and the daemon need: calendar, engine (with the emitter), ingest. */
-static int build_core(struct daemon *d, const struct oeed_decoder_host *host)
+/* ---- the core: calendar, engine (with the emitter), ingest ---- */
+
+struct core {
+	struct calendar *cal;
+	struct engine *engine;
+	struct ingest *ingest;
+};
+
+static int core_new(struct oeed_config *cfg, struct emitter *em, const struct oeed_decoder_host *host,
+		    struct core *ret, struct oeed_error *err)
 {
-	struct oeed_error err = {{0}};
-	strbuf_init(&d->out);
-	d->em.out = &d->out;
-	d->em.lines = 0;
-	d->em.site = d->cfg->site;
 	struct engine_sink sink;
-	emit_sink(&d->em, &sink);
-	if (calendar_new(d->cfg->report.timezone, d->cfg->report.shifts, d->cfg->report.n_shifts,
-			 &d->cal, &err) < 0 ||
-	    engine_new(d->cfg, d->cal, &sink, &d->engine, &err) < 0 ||
-	    ingest_new(d->cfg, d->engine, host, &d->ingest, &err) < 0) {
-		fprintf(stderr, "%s: %s\n", d->cfg->path, err.msg);
-		return -1;
+	emit_sink(em, &sink);
+	memset(ret, 0, sizeof(*ret));
+	if (calendar_new(cfg->report.timezone, cfg->report.shifts, cfg->report.n_shifts, &ret->cal,
+			 err) < 0 ||
+	    engine_new(cfg, ret->cal, &sink, &ret->engine, err) < 0 ||
+	    ingest_new(cfg, ret->engine, host, &ret->ingest, err) < 0) {
+		ingest_free(ret->ingest);
+		engine_free(ret->engine);
+		calendar_free(ret->cal);
+		memset(ret, 0, sizeof(*ret));
+		return -EINVAL;
 	}
 	return 0;
 }
 
-static void free_core(struct daemon *d)
+static void core_free(struct daemon *d)
 {
 	ingest_free(d->ingest);
 	engine_free(d->engine);
 	calendar_free(d->cal);
-	strbuf_free(&d->out);
+	d->ingest = NULL;
+	d->engine = NULL;
+	d->cal = NULL;
+}
+
+static int build_core(struct daemon *d)
+{
+	struct oeed_error err = {{0}};
+	struct core c;
+	d->em.out = &d->out;
+	d->em.site = d->cfg->site;
+	if (core_new(d->cfg, &d->em, &d->host, &c, &err) < 0) {
+		fprintf(stderr, "%s: %s\n", d->cfg->path, err.msg);
+		return -1;
+	}
+	d->cal = c.cal;
+	d->engine = c.engine;
+	d->ingest = c.ingest;
+	return 0;
 }
 
 static int cmd_check_config(const char *path)
 {
 	struct oeed_config *cfg;
 	if (load_config(path, &cfg) < 0)
-		return EXIT_CONFIG;
+		return 1;
 	struct oeed_error err = {{0}};
 	struct calendar *cal = NULL;
 	if (calendar_new(cfg->report.timezone, cfg->report.shifts, cfg->report.n_shifts, &cal,
@@ -156,12 +198,114 @@ static int cmd_check_config(const char *path)
 	return EXIT_OK;
 }
 
-static void flush_stdout(struct daemon *d, bool force)
+/* ---- where lines go ---- */
+
+static void flush_lines(struct daemon *d, bool force)
 {
-	if (d->out.len && (force || d->out.len >= OUT_FLUSH_BYTES)) {
+	if (!d->out.len || (!force && d->out.len < OUT_FLUSH_BYTES))
+		return;
+	if (d->to_stdout) {
 		fwrite(d->out.buf, 1, d->out.len, stdout);
-		strbuf_reset(&d->out);
+	} else {
+		for (size_t i = 0; i < d->n_outputs; i++)
+			output_write(d->outputs[i], d->out.buf, d->out.len);
 	}
+	strbuf_reset(&d->out);
+}
+
+/* ---- feeding the engine: the same for live messages, replay and the recording's tail ---- */
+
+static void report_tick(struct daemon *d, oeed_ms tick);
+
+static void feed_message(struct daemon *d, int64_t rx_ns, const char *topic, size_t topic_len,
+			 const uint8_t *payload, size_t len)
+{
+	oeed_ms rx = rx_ns / 1000000;
+	const oeed_ms interval = d->cfg->report.interval_ms;
+	if (d->next_report == OEED_MS_NONE)
+		d->next_report = (rx / interval + 1) * interval;
+	if (rx - d->next_report > MAX_CATCHUP_TICKS * interval)
+		d->next_report = (rx / interval - MAX_CATCHUP_TICKS) * interval;
+	while (rx >= d->next_report) {
+		report_tick(d, d->next_report);
+		d->next_report += interval;
+		flush_lines(d, false);
+	}
+	struct ingest_error err;
+	int r = ingest_message(d->ingest, topic, topic_len, payload, len, rx, &err);
+	if (r == -ENOENT && strstr(err.msg, "matches no source"))
+		log_limited(&d->rl_unmatched, rx, LOG_LVL_WARN, "%s", err.msg);
+	else if (r == -ENOSPC)
+		log_limited(&d->rl_dropped, rx, LOG_LVL_WARN, "%s", err.msg);
+	else if (r < 0)
+		log_limited(&d->rl_decode, rx, LOG_LVL_WARN, "%s", err.msg);
+	if (rx_ns > d->last_rx_ns)
+		d->last_rx_ns = rx_ns;
+	flush_lines(d, false);
+}
+
+/* Feeds every recorded message received after `after_ns` from the given files or directories.
+ * Returns the number of messages fed, or a negative errno when a path cannot be read. */
+static long feed_recordings(struct daemon *d, char *const *recs, size_t n_recs, int64_t after_ns,
+			    uint64_t *ret_bad_lines)
+{
+	long fed = 0;
+	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
+	for (size_t i = 0; i < n_recs; i++) {
+		char **paths = NULL;
+		size_t n_paths = 0;
+		struct stat st;
+		if (stat(recs[i], &st) < 0) {
+			int e = -errno;
+			log_error("%s: %s", recs[i], strerror(-e));
+			return e;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int r = recording_list_dir(recs[i], &paths, &n_paths);
+			if (r < 0) {
+				log_error("%s: %s", recs[i], strerror(-r));
+				return r;
+			}
+		} else {
+			paths = calloc(1, sizeof(char *));
+			if (!paths || !(paths[0] = strdup(recs[i]))) {
+				free(paths);
+				return -ENOMEM;
+			}
+			n_paths = 1;
+		}
+		int rc = 0;
+		for (size_t p = 0; p < n_paths; p++) {
+			struct recording_reader *rd;
+			struct oeed_error err = {{0}};
+			if (recording_reader_open(paths[p], &rd, &err) < 0) {
+				log_error("%s", err.msg);
+				rc = -EIO;
+				continue;
+			}
+			struct recording_msg m;
+			int r;
+			while ((r = recording_next(rd, &m, &err)) != 0) {
+				if (r < 0) {
+					if (ret_bad_lines)
+						(*ret_bad_lines)++;
+					log_limited(&rl, 0, LOG_LVL_WARN, "%s (line skipped)", err.msg);
+					continue;
+				}
+				if (m.rx_ns <= after_ns)
+					continue;
+				feed_message(d, m.rx_ns, m.topic, m.topic_len, m.payload, m.len);
+				fed++;
+			}
+			recording_reader_close(rd);
+		}
+		for (size_t p = 0; p < n_paths; p++)
+			free(paths[p]);
+		free(paths);
+		if (rc < 0)
+			return rc;
+	}
+	return fed;
 }
 
 static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discard)
@@ -169,83 +313,26 @@ static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discar
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
 	d.em.discard = discard;
+	d.to_stdout = true;
+	d.next_report = OEED_MS_NONE;
+	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
+	d.rl_decode = d.rl_unmatched = d.rl_dropped = rl;
+	strbuf_init(&d.out);
 	if (load_config(cfg_path, &d.cfg) < 0)
 		return EXIT_CONFIG;
 	int rc = EXIT_OK;
-	if (build_core(&d, NULL) < 0) {
+	if (build_core(&d) < 0) {
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	const oeed_ms interval = d.cfg->report.interval_ms;
-	oeed_ms next_tick = OEED_MS_NONE, last_rx = OEED_MS_NONE;
 	uint64_t bad_lines = 0;
-	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
-	for (int i = 0; i < n_recs; i++) {
-		char **paths = NULL;
-		size_t n_paths = 0;
-		struct stat st;
-		if (stat(recs[i], &st) < 0) {
-			fprintf(stderr, "%s: %s\n", recs[i], strerror(errno));
-			rc = EXIT_RUNTIME;
-			goto out;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			int r = recording_list_dir(recs[i], &paths, &n_paths);
-			if (r < 0) {
-				fprintf(stderr, "%s: %s\n", recs[i], strerror(-r));
-				rc = EXIT_RUNTIME;
-				goto out;
-			}
-		} else {
-			paths = calloc(1, sizeof(char *));
-			if (!paths || !(paths[0] = strdup(recs[i]))) {
-				free(paths);
-				rc = EXIT_RUNTIME;
-				goto out;
-			}
-			n_paths = 1;
-		}
-		for (size_t p = 0; p < n_paths; p++) {
-			struct recording_reader *rd;
-			struct oeed_error err = {{0}};
-			if (recording_reader_open(paths[p], &rd, &err) < 0) {
-				fprintf(stderr, "%s\n", err.msg);
-				rc = EXIT_RUNTIME;
-				continue;
-			}
-			struct recording_msg m;
-			int r;
-			while ((r = recording_next(rd, &m, &err)) != 0) {
-				if (r < 0) {
-					bad_lines++;
-					log_limited(&rl, 0, LOG_LVL_WARN, "%s (line skipped)", err.msg);
-					continue;
-				}
-				oeed_ms rx = m.rx_ns / 1000000;
-				if (next_tick == OEED_MS_NONE)
-					next_tick = (rx / interval + 1) * interval;
-				while (rx >= next_tick) {
-					engine_report(d.engine, next_tick);
-					next_tick += interval;
-					flush_stdout(&d, false);
-				}
-				struct ingest_error ierr;
-				if (ingest_message(d.ingest, m.topic, m.topic_len, m.payload, m.len, rx,
-						   &ierr) < 0)
-					log_limited(&rl, rx, LOG_LVL_WARN, "%s", ierr.msg);
-				last_rx = rx;
-				flush_stdout(&d, false);
-			}
-			recording_reader_close(rd);
-		}
-		for (size_t p = 0; p < n_paths; p++)
-			free(paths[p]);
-		free(paths);
-	}
+	long fed = feed_recordings(&d, recs, (size_t)n_recs, INT64_MIN, &bad_lines);
+	if (fed < 0)
+		rc = EXIT_RUNTIME;
 	/* one last tick after the last message, as the live daemon would have reported */
-	if (last_rx != OEED_MS_NONE)
-		engine_report(d.engine, next_tick);
-	flush_stdout(&d, true);
+	if (fed > 0)
+		engine_report(d.engine, d.next_report);
+	flush_lines(&d, true);
 	fflush(stdout);
 	struct ingest_stats is;
 	ingest_get_stats(d.ingest, &is);
@@ -258,7 +345,8 @@ static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discar
 		 (unsigned long long)is.unmapped, (unsigned long long)es.late,
 		 (unsigned long long)es.skewed, es.machines);
 out:
-	free_core(&d);
+	core_free(&d);
+	strbuf_free(&d.out);
 	config_free(d.cfg);
 	return rc;
 }
@@ -275,15 +363,6 @@ static uint64_t rss_bytes(void)
 	if (f)
 		fclose(f);
 	return r;
-}
-
-static void push_outputs(struct daemon *d)
-{
-	if (!d->out.len)
-		return;
-	for (size_t i = 0; i < d->n_outputs; i++)
-		output_write(d->outputs[i], d->out.buf, d->out.len);
-	strbuf_reset(&d->out);
 }
 
 static void self_metrics(struct daemon *d, oeed_ms ts)
@@ -303,6 +382,7 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 	s.machines = es.machines;
 	s.machines_dropped = es.machines_dropped;
 	s.counter_resets = es.counter_resets;
+	int healthy = 1;
 	for (size_t i = 0; i < d->n_outputs; i++) {
 		struct output_stats os;
 		output_get_stats(d->outputs[i], &os);
@@ -312,9 +392,11 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 		s.write_errors += os.write_errors;
 		s.spool_bytes += os.spool_bytes;
 		s.dropped_lines += os.lines_dropped;
+		healthy &= os.healthy != 0 || os.write_errors == 0;
 	}
+	struct mqtt_stats ms;
+	memset(&ms, 0, sizeof(ms));
 	if (d->mqtt) {
-		struct mqtt_stats ms;
 		mqtt_get_stats(d->mqtt, &ms);
 		s.dropped_messages = ms.queue_dropped + ms.too_large;
 		s.queue_depth = ms.queue_depth;
@@ -324,125 +406,369 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 
 	char status[256];
 	snprintf(status, sizeof(status),
-		 "STATUS=%zu machines, %llu messages, %llu decode errors, %llu lines written, "
-		 "%llu spooled bytes",
-		 es.machines, (unsigned long long)is.messages,
-		 (unsigned long long)s.decode_errors, (unsigned long long)s.lines_written,
-		 (unsigned long long)s.spool_bytes);
+		 "STATUS=%s, %zu machines, %llu messages, %llu bad, outputs %s, %llu lines "
+		 "written",
+		 ms.connected ? "connected" : "not connected", es.machines,
+		 (unsigned long long)is.messages,
+		 (unsigned long long)(s.decode_errors + s.unmatched + s.unmapped),
+		 healthy ? "healthy" : "failing", (unsigned long long)s.lines_written);
 	notify_send(&d->notify, status);
 }
 
 static void report_tick(struct daemon *d, oeed_ms tick)
 {
 	engine_report(d->engine, tick);
-	self_metrics(d, tick);
+	if (!d->to_stdout)
+		self_metrics(d, tick);
 }
 
 static void on_mqtt_msg(void *ctx, const struct mqtt_msg *m)
 {
 	struct daemon *d = ctx;
-	oeed_ms rx = m->rx_ns / 1000000;
-	while (rx >= d->next_report) {
-		report_tick(d, d->next_report);
-		d->next_report += d->cfg->report.interval_ms;
-	}
-	struct ingest_error err;
-	int r = ingest_message(d->ingest, m->topic, m->topic_len, m->payload, m->len, rx, &err);
-	if (r == -ENOENT && strstr(err.msg, "matches no source"))
-		log_limited(&d->rl_unmatched, rx, LOG_LVL_WARN, "%s", err.msg);
-	else if (r == -ENOSPC)
-		log_limited(&d->rl_dropped, rx, LOG_LVL_WARN, "%s", err.msg);
-	else if (r < 0)
-		log_limited(&d->rl_decode, rx, LOG_LVL_WARN, "%s", err.msg);
+	feed_message(d, m->rx_ns, m->topic, m->topic_len, m->payload, m->len);
 }
 
 static int host_publish(void *ctx, const char *topic, const void *payload, size_t len)
 {
 	struct daemon *d = ctx;
+	struct log_ratelimit *rl = &d->rl_rebirth;
+	oeed_ms now = wall_ms();
+	/* rebirth requests: a burst of 5 per minute at most, whatever the decoders ask */
+	if (now - rl->window_start >= 60000) {
+		rl->window_start = now;
+		rl->in_window = 0;
+	}
+	if (rl->in_window >= 5)
+		return -EAGAIN;
+	rl->in_window++;
+	log_info("sparkplug: requesting a rebirth on %s", topic);
 	return d->mqtt ? mqtt_publish(d->mqtt, topic, payload, len) : -ENOTCONN;
 }
 
 static void host_count(void *ctx, const char *what)
 {
-	(void)ctx;
-	log_debug("decoder: %s", what);
+	struct daemon *d = ctx;
+	log_limited(&d->rl_decode, wall_ms(), LOG_LVL_INFO, "sparkplug: %s", what);
+}
+
+static void set_host(struct daemon *d)
+{
+	d->host.ctx = d;
+	d->host.publish = d->cfg->mqtt.sparkplug_rebirth ? host_publish : NULL;
+	d->host.count = host_count;
+}
+
+static char *checkpoint_path(const struct daemon *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/checkpoint", d->cfg->state_dir);
+	return buf;
+}
+
+static void write_checkpoint(struct daemon *d, oeed_ms now)
+{
+	struct strbuf sb;
+	struct oeed_error err = {{0}};
+	char path[4096];
+	strbuf_init(&sb);
+	if (engine_save(d->engine, &sb) < 0) {
+		log_error("checkpoint: out of memory");
+	} else if (checkpoint_write(checkpoint_path(d, path, sizeof(path)), d->last_rx_ns, now,
+				    sb.buf, sb.len, &err) < 0) {
+		log_error("%s", err.msg);
+	} else {
+		log_debug("checkpoint written: %zu bytes", sb.len);
+	}
+	strbuf_free(&sb);
+}
+
+/* Restores the checkpoint and the recording's tail; then every machine is unknown. */
+static void restore(struct daemon *d)
+{
+	char path[4096];
+	struct checkpoint ck;
+	struct oeed_error err = {{0}};
+	memset(&ck, 0, sizeof(ck));
+	int r = checkpoint_read(checkpoint_path(d, path, sizeof(path)), &ck, &err);
+	if (r == -ENOENT) {
+		log_info("no checkpoint in %s: starting afresh", d->cfg->state_dir);
+	} else if (r < 0) {
+		log_error("%s: skipped, starting afresh", err.msg);
+	} else {
+		bool full = false;
+		int n = engine_load(d->engine, ck.blob, ck.blob_len, &full, &err);
+		if (n < 0) {
+			log_error("checkpoint %s: %s: skipped, starting afresh", path, err.msg);
+		} else {
+			d->last_rx_ns = ck.last_rx_ns;
+			log_info("checkpoint restored: %d machines%s", n,
+				 full ? "" : " (windows and periods changed shape: they restart)");
+		}
+	}
+	checkpoint_clear(&ck);
+	if (d->cfg->record.enabled && d->last_rx_ns > 0) {
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s/recordings", d->cfg->state_dir);
+		char *recs[1] = {dir};
+		struct stat st;
+		if (stat(dir, &st) == 0) {
+			long fed = feed_recordings(d, recs, 1, d->last_rx_ns, NULL);
+			log_info("recording tail: %ld messages after the checkpoint replayed", fed);
+		}
+	}
+	engine_gap(d->engine, "restart");
+	flush_lines(d, true);
+}
+
+static int open_outputs(struct daemon *d, struct oeed_config *cfg)
+{
+	struct oeed_error err = {{0}};
+	struct output **outs = calloc(cfg->n_outputs ? cfg->n_outputs : 1, sizeof(*outs));
+	if (!outs)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_outputs; i++) {
+		if (output_new(&cfg->outputs[i], cfg->state_dir, &outs[i], &err) < 0) {
+			log_error("%s", err.msg);
+			for (size_t j = 0; j < i; j++)
+				output_close(outs[j], 0);
+			free(outs);
+			return -EINVAL;
+		}
+	}
+	d->outputs = outs;
+	d->n_outputs = cfg->n_outputs;
+	d->out_cfg = cfg;
+	return 0;
+}
+
+static void close_outputs(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_outputs; i++)
+		output_close(d->outputs[i], 5000);
+	free(d->outputs);
+	d->outputs = NULL;
+	d->n_outputs = 0;
+}
+
+static int open_mqtt(struct daemon *d, struct oeed_config *cfg)
+{
+	struct oeed_error err = {{0}};
+	if (cfg->record.enabled) {
+		char dir[4096];
+		snprintf(dir, sizeof(dir), "%s/recordings", cfg->state_dir);
+		if (recording_writer_open(dir, cfg->record.file_max, cfg->record.total_max, &d->rec,
+					  &err) < 0) {
+			log_error("%s", err.msg);
+			return -EIO;
+		}
+	}
+	if (!cfg->mqtt.client_id) {
+		/* the documented default, stable across restarts so the broker keeps the session */
+		char hostname[64] = "gateway", id[96];
+		gethostname(hostname, sizeof(hostname) - 1);
+		snprintf(id, sizeof(id), "oeed-%s", hostname);
+		if (!(cfg->mqtt.client_id = strdup(id)))
+			return -ENOMEM;
+	}
+	const char *filters[MAX_SUBS];
+	int qos[MAX_SUBS];
+	size_t n = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
+	struct mqtt_subscription subs[MAX_SUBS];
+	for (size_t i = 0; i < n; i++) {
+		subs[i].filter = filters[i];
+		subs[i].qos = qos[i];
+	}
+	if (mqtt_new(&cfg->mqtt, subs, n, d->rec, &d->mqtt, &err) < 0) {
+		log_error("%s", err.msg);
+		return -EINVAL;
+	}
+	d->mqtt_cfg = cfg;
+	return 0;
+}
+
+static void close_mqtt(struct daemon *d)
+{
+	mqtt_free(d->mqtt);
+	d->mqtt = NULL;
+	recording_writer_close(d->rec);
+	d->rec = NULL;
+}
+
+/* One top-level section of the effective config as text, to see what a reload changed. */
+static char *config_section(const struct oeed_config *cfg, const char *const *keys)
+{
+	char *text = NULL, *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f)
+		return NULL;
+	config_print(cfg, f);
+	fclose(f);
+	FILE *o = open_memstream(&out, &len);
+	if (!o) {
+		free(text);
+		return NULL;
+	}
+	bool in = false;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (line[0] != ' ' && line[0] != '-' && line[0] != '#') {
+			in = false;
+			for (size_t k = 0; keys[k]; k++)
+				in |= strncmp(line, keys[k], strlen(keys[k])) == 0;
+		}
+		if (in)
+			fprintf(o, "%s\n", line);
+	}
+	fclose(o);
+	free(text);
+	return out;
+}
+
+static bool sections_differ(const struct oeed_config *a, const struct oeed_config *b,
+			    const char *const *keys)
+{
+	char *x = config_section(a, keys), *y = config_section(b, keys);
+	bool differ = !x || !y || strcmp(x, y) != 0;
+	free(x);
+	free(y);
+	return differ;
+}
+
+static void release_config(struct daemon *d, struct oeed_config *c)
+{
+	if (c && c != d->cfg && c != d->mqtt_cfg && c != d->out_cfg)
+		config_free(c);
+}
+
+/* SIGHUP: validate first; keep every machine's figures; rebuild only what changed. */
+static void reload(struct daemon *d)
+{
+	struct oeed_config *nc;
+	struct oeed_error err = {{0}};
+	notify_send(&d->notify, "RELOADING=1");
+	if (load_config(d->cfg_path, &nc) < 0) {
+		log_error("reload: %s rejected (see the error above); the running config is kept",
+			  d->cfg_path);
+		goto out;
+	}
+	struct oeed_config *old = d->cfg;
+	struct emitter em_probe = d->em;
+	struct core c;
+	d->cfg = nc; /* the decoder host reads the new settings */
+	set_host(d);
+	if (core_new(nc, &d->em, &d->host, &c, &err) < 0) {
+		log_error("reload: %s: %s; the running config is kept", d->cfg_path, err.msg);
+		d->cfg = old;
+		set_host(d);
+		d->em = em_probe;
+		config_free(nc);
+		goto out;
+	}
+	/* every machine's state moves over; figures are kept when windows and periods keep
+	 * their shape */
+	struct strbuf sb;
+	strbuf_init(&sb);
+	bool full = false;
+	int n = engine_save(d->engine, &sb) < 0 ? -ENOMEM
+						: engine_load(c.engine, sb.buf, sb.len, &full, &err);
+	strbuf_free(&sb);
+	if (n < 0) {
+		log_error("reload: machine state could not be carried over (%s); kept the old config",
+			  n == -ENOMEM ? "out of memory" : err.msg);
+		ingest_free(c.ingest);
+		engine_free(c.engine);
+		calendar_free(c.cal);
+		d->cfg = old;
+		set_host(d);
+		config_free(nc);
+		goto out;
+	}
+	flush_lines(d, true);
+	core_free(d);
+	d->cal = c.cal;
+	d->engine = c.engine;
+	d->ingest = c.ingest;
+	d->em.site = nc->site;
+	log_set_level((enum log_level)nc->log_level);
+
+	static const char *const out_keys[] = {"outputs:", "state_dir:", NULL};
+	if (sections_differ(d->out_cfg, nc, out_keys)) {
+		struct oeed_config *prev = d->out_cfg;
+		close_outputs(d);
+		if (open_outputs(d, nc) < 0)
+			log_error("reload: outputs could not be opened; no output until the next "
+				  "reload");
+		else
+			log_info("reload: outputs reopened");
+		if (d->out_cfg == prev)
+			d->out_cfg = NULL;
+		release_config(d, prev);
+	}
+	static const char *const mqtt_keys[] = {"mqtt:", "record:", "state_dir:", NULL};
+	if (sections_differ(d->mqtt_cfg, nc, mqtt_keys)) {
+		struct oeed_config *prev = d->mqtt_cfg;
+		close_mqtt(d);
+		d->mqtt_cfg = NULL;
+		if (open_mqtt(d, nc) < 0 || mqtt_start(d->mqtt) < 0)
+			log_error("reload: the MQTT client could not be started");
+		else
+			log_info("reload: MQTT client restarted");
+		release_config(d, prev);
+	} else {
+		const char *filters[MAX_SUBS];
+		int qos[MAX_SUBS];
+		size_t k = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
+		struct mqtt_subscription subs[MAX_SUBS];
+		for (size_t i = 0; i < k; i++) {
+			subs[i].filter = filters[i];
+			subs[i].qos = qos[i];
+		}
+		if (mqtt_set_subscriptions(d->mqtt, subs, k) < 0)
+			log_error("reload: subscriptions could not be updated");
+	}
+	release_config(d, old);
+	log_info("reload: %s applied; %d machines kept%s", d->cfg_path, n,
+		 full ? " with all their figures" : " (windows or periods changed: they restart)");
+out:
+	notify_send(&d->notify, "READY=1");
 }
 
 static int cmd_run(const char *cfg_path)
 {
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
+	d.cfg_path = cfg_path;
+	d.next_report = OEED_MS_NONE;
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
-	d.rl_decode = rl;
-	d.rl_unmatched = rl;
-	d.rl_dropped = rl;
+	d.rl_decode = d.rl_unmatched = d.rl_dropped = rl;
+	strbuf_init(&d.out);
 	int rc = EXIT_OK, sfd = -1, tfd = -1, efd = -1;
 	log_init();
 	notify_init(&d.notify);
-	if (load_config(cfg_path, &d.cfg) < 0)
-		return EXIT_CONFIG;
+	if (load_config(cfg_path, &d.cfg) < 0) {
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	log_set_level((enum log_level)d.cfg->log_level);
 	if (d.cfg->instance)
 		strlcpy_oeed(d.instance, d.cfg->instance, sizeof(d.instance));
 	else if (gethostname(d.instance, sizeof(d.instance) - 1) < 0)
 		strlcpy_oeed(d.instance, "oeed", sizeof(d.instance));
-
-	struct oeed_decoder_host host = {.ctx = &d, .publish = host_publish, .count = host_count};
-	if (build_core(&d, &host) < 0) {
+	set_host(&d);
+	if (build_core(&d) < 0) {
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	struct oeed_error err = {{0}};
 	if (mkdir(d.cfg->state_dir, 0750) < 0 && errno != EEXIST) {
 		log_error("state_dir %s: %s", d.cfg->state_dir, strerror(errno));
 		rc = EXIT_RUNTIME;
 		goto out;
 	}
-	d.outputs = calloc(d.cfg->n_outputs ? d.cfg->n_outputs : 1, sizeof(struct output *));
-	if (!d.outputs) {
+	if (open_outputs(&d, d.cfg) < 0) {
 		rc = EXIT_RUNTIME;
 		goto out;
 	}
-	for (size_t i = 0; i < d.cfg->n_outputs; i++) {
-		if (output_new(&d.cfg->outputs[i], d.cfg->state_dir, &d.outputs[i], &err) < 0) {
-			log_error("%s", err.msg);
-			rc = EXIT_RUNTIME;
-			goto out;
-		}
-		d.n_outputs++;
-	}
-	if (d.cfg->record.enabled) {
-		char dir[4096];
-		snprintf(dir, sizeof(dir), "%s/recordings", d.cfg->state_dir);
-		if (recording_writer_open(dir, d.cfg->record.file_max, d.cfg->record.total_max,
-					  &d.rec, &err) < 0) {
-			log_error("%s", err.msg);
-			rc = EXIT_RUNTIME;
-			goto out;
-		}
-	}
-	if (!d.cfg->mqtt.client_id) {
-		/* the documented default: oeed-<hostname>, stable across restarts so the broker
-		 * keeps the persistent session */
-		char hostname[64] = "gateway", id[96];
-		gethostname(hostname, sizeof(hostname) - 1);
-		snprintf(id, sizeof(id), "oeed-%s", hostname);
-		d.cfg->mqtt.client_id = strdup(id);
-		if (!d.cfg->mqtt.client_id) {
-			rc = EXIT_RUNTIME;
-			goto out;
-		}
-	}
-	const char *filters[64];
-	int qos[64];
-	size_t n_subs = ingest_subscriptions(d.ingest, filters, qos, 64);
-	struct mqtt_subscription subs[64];
-	for (size_t i = 0; i < n_subs; i++) {
-		subs[i].filter = filters[i];
-		subs[i].qos = qos[i];
-	}
-	if (mqtt_new(&d.cfg->mqtt, subs, n_subs, d.rec, &d.mqtt, &err) < 0) {
-		log_error("%s", err.msg);
+	restore(&d);
+	if (open_mqtt(&d, d.cfg) < 0) {
 		rc = EXIT_CONFIG;
 		goto out;
 	}
@@ -463,8 +789,8 @@ static int cmd_run(const char *cfg_path)
 		goto out;
 	}
 	struct epoll_event ev = {.events = EPOLLIN};
-	int fds[3] = {sfd, tfd, mqtt_fd(d.mqtt)};
-	for (int i = 0; i < 3; i++) {
+	int fds[2] = {sfd, tfd};
+	for (int i = 0; i < 2; i++) {
 		ev.data.fd = fds[i];
 		if (epoll_ctl(efd, EPOLL_CTL_ADD, fds[i], &ev) < 0) {
 			log_error("epoll_ctl: %s", strerror(errno));
@@ -472,15 +798,20 @@ static int cmd_run(const char *cfg_path)
 			goto out;
 		}
 	}
-	if (mqtt_start(d.mqtt) < 0) {
+	int mqfd = mqtt_fd(d.mqtt);
+	ev.data.fd = mqfd;
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, mqfd, &ev) < 0 || mqtt_start(d.mqtt) < 0) {
 		log_error("mqtt: cannot start the client");
 		rc = EXIT_RUNTIME;
 		goto out;
 	}
-	oeed_ms interval = d.cfg->report.interval_ms;
-	d.next_report = (wall_ms() / interval + 1) * interval;
+	oeed_ms now = wall_ms();
+	if (d.next_report == OEED_MS_NONE)
+		d.next_report = (now / d.cfg->report.interval_ms + 1) * d.cfg->report.interval_ms;
+	d.next_checkpoint = now + d.cfg->checkpoint_interval_ms;
 	log_info("started: %zu sources, %zu outputs, up to %zu machines, reporting every %lld ms",
-		 d.cfg->n_sources, d.n_outputs, d.cfg->machines.max, (long long)interval);
+		 d.cfg->n_sources, d.n_outputs, d.cfg->machines.max,
+		 (long long)d.cfg->report.interval_ms);
 	notify_send(&d.notify, "READY=1\nSTATUS=started");
 
 	while (!d.stop) {
@@ -496,20 +827,13 @@ static int cmd_run(const char *cfg_path)
 				struct signalfd_siginfo si;
 				while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP) {
-						struct oeed_config *nc;
-						notify_send(&d.notify, "RELOADING=1");
-						if (load_config(cfg_path, &nc) == 0) {
-							log_warn("reload: %s is valid; applying a new "
-								 "config needs a restart in this "
-								 "version, the running config is kept",
-								 cfg_path);
-							config_free(nc);
-						} else {
-							log_error("reload: %s rejected, the running "
-								  "config is kept",
-								  cfg_path);
+						int old_fd = mqtt_fd(d.mqtt);
+						reload(&d);
+						if (d.mqtt && mqtt_fd(d.mqtt) != old_fd) {
+							epoll_ctl(efd, EPOLL_CTL_DEL, old_fd, NULL);
+							ev.data.fd = mqtt_fd(d.mqtt);
+							epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
 						}
-						notify_send(&d.notify, "READY=1");
 					} else {
 						d.stop = true;
 					}
@@ -522,46 +846,62 @@ static int cmd_run(const char *cfg_path)
 			}
 		}
 		/* drain the queue in bounded batches so ticks and signals are not starved */
-		mqtt_drain(d.mqtt, on_mqtt_msg, &d, 8192);
-		oeed_ms now = wall_ms();
+		if (d.mqtt)
+			mqtt_drain(d.mqtt, on_mqtt_msg, &d, 8192);
+		now = wall_ms();
+		const oeed_ms interval = d.cfg->report.interval_ms;
+		if (now - d.next_report > MAX_CATCHUP_TICKS * interval)
+			d.next_report = (now / interval - MAX_CATCHUP_TICKS) * interval;
 		while (now >= d.next_report + TICK_GRACE_MS) {
 			report_tick(&d, d.next_report);
 			d.next_report += interval;
 		}
-		push_outputs(&d);
+		flush_lines(&d, true);
 		for (size_t i = 0; i < d.n_outputs; i++)
 			output_tick(d.outputs[i], now);
+		if (d.cfg->checkpoint_interval_ms > 0 && now >= d.next_checkpoint) {
+			write_checkpoint(&d, now);
+			d.next_checkpoint = now + d.cfg->checkpoint_interval_ms;
+		}
 		notify_watchdog(&d.notify, mono_ms());
-		struct mqtt_stats ms;
-		mqtt_get_stats(d.mqtt, &ms);
-		if (ms.queue_dropped > d.queue_dropped_seen) {
-			log_limited(&d.rl_dropped, now, LOG_LVL_WARN,
-				    "mqtt: receive queue full, %llu messages dropped so far",
-				    (unsigned long long)ms.queue_dropped);
-			d.queue_dropped_seen = ms.queue_dropped;
+		if (d.mqtt) {
+			struct mqtt_stats ms;
+			mqtt_get_stats(d.mqtt, &ms);
+			if (ms.queue_dropped > d.queue_dropped_seen) {
+				log_limited(&d.rl_dropped, now, LOG_LVL_WARN,
+					    "mqtt: receive queue full, %llu messages dropped so far",
+					    (unsigned long long)ms.queue_dropped);
+				d.queue_dropped_seen = ms.queue_dropped;
+			}
 		}
 	}
 	notify_send(&d.notify, "STOPPING=1");
 	log_info("stopping");
+	/* stop receiving first; what is still queued is in the recording and the checkpoint says
+	 * where the engine stopped, so the next start replays it */
+	close_mqtt(&d);
+	flush_lines(&d, true);
+	write_checkpoint(&d, wall_ms());
 out:
-	mqtt_free(d.mqtt);
-	d.mqtt = NULL;
-	if (d.engine) {
-		/* what was queued but not yet handled is in the recording; hand out what we have */
-		push_outputs(&d);
-	}
-	for (size_t i = 0; i < d.n_outputs; i++)
-		output_close(d.outputs[i], 5000);
-	free(d.outputs);
-	recording_writer_close(d.rec);
+	close_mqtt(&d);
+	close_outputs(&d);
 	if (sfd >= 0)
 		close(sfd);
 	if (tfd >= 0)
 		close(tfd);
 	if (efd >= 0)
 		close(efd);
-	free_core(&d);
-	config_free(d.cfg);
+	core_free(&d);
+	strbuf_free(&d.out);
+	struct oeed_config *cfgs[3] = {d.cfg, d.mqtt_cfg, d.out_cfg};
+	d.cfg = d.mqtt_cfg = d.out_cfg = NULL;
+	for (int i = 0; i < 3; i++) {
+		bool seen = false;
+		for (int j = 0; j < i; j++)
+			seen |= cfgs[j] == cfgs[i];
+		if (!seen)
+			config_free(cfgs[i]);
+	}
 	notify_close(&d.notify);
 	return rc;
 }

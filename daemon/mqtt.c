@@ -119,6 +119,14 @@ static void subset_unref(struct subset *s)
 	free(s);
 }
 
+static bool subs_valid(const struct mqtt_subscription *subs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!subs[i].filter || !*subs[i].filter || subs[i].qos < 0 || subs[i].qos > 2)
+			return false;
+	return true;
+}
+
 static struct subset *subset_new(const struct mqtt_subscription *subs, size_t n)
 {
 	struct subset *s = calloc(1, sizeof(*s));
@@ -130,8 +138,6 @@ static struct subset *subset_new(const struct mqtt_subscription *subs, size_t n)
 	if (!s->filters || !s->qos)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		if (!subs[i].filter || subs[i].qos < 0 || subs[i].qos > 2)
-			goto fail;
 		s->filters[i] = strdup(subs[i].filter);
 		if (!s->filters[i])
 			goto fail;
@@ -596,6 +602,12 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 		snprintf(err->msg, sizeof(err->msg), "mqtt: client_id is required");
 		return -EINVAL;
 	}
+	if (!subs_valid(subs, n_subs)) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "mqtt: a subscription has no filter or a qos "
+			 "outside 0..2");
+		return -EINVAL;
+	}
 	if (conf->queue_len == 0 || conf->queue_len > MQTT_MAX_QUEUE_LEN) {
 		snprintf(err->msg, sizeof(err->msg), "mqtt: queue_len must be 1..%u",
 			 MQTT_MAX_QUEUE_LEN);
@@ -644,9 +656,8 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 	c->ring_size = OEED_MAX(c->n_entries * MQTT_RING_BYTES_PER_MSG, MQTT_RING_MIN);
 	c->ring = malloc(c->ring_size);
 	if (!c->subs || !c->entries || !c->ring) {
-		r = c->subs ? -ENOMEM : -EINVAL;
-		snprintf(err->msg, sizeof(err->msg), "%s",
-			 c->subs ? "mqtt: out of memory" : "mqtt: bad subscription (qos 0..2)");
+		r = -ENOMEM;
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
 		goto fail;
 	}
 	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -745,6 +756,8 @@ size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt
 
 int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n)
 {
+	if (!subs_valid(subs, n))
+		return -EINVAL;
 	struct subset *ns = subset_new(subs, n);
 	if (!ns)
 		return -ENOMEM;

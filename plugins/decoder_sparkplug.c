@@ -29,7 +29,7 @@
  * Event time: the metric's timestamp, else the payload's, else none; historical metrics thus
  * land at their own timestamps.
  *
- * Limits (fixed tables allocated in create(), about 560 KiB per source): SPB_MAX_NODES edge
+ * Limits (fixed tables allocated in create(), 737 KiB per source): SPB_MAX_NODES edge
  * nodes, SPB_MAX_DEVICES devices per node, ids up to SPB_ID_MAX bytes. A node or device beyond
  * these is decoded without state (names work, aliases cannot be resolved, deaths are not
  * tracked) and counted "table_full". */
