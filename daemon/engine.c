@@ -8,8 +8,9 @@
  * max(event time, acc_until): the past that was already accounted is never rewritten.
  *
  * Memory (all allocated in engine_new, one block per machine, nothing grows later):
- *   rolling window: B buckets of struct kpi_acc (B = report.window_buckets, default 60, about
- *   120 bytes each) + 7 histogram slots (776 bytes each) for percentiles;
+ *   rolling window: B buckets of struct wbucket (B = report.window_buckets, default 60, 80
+ *   bytes each) + 7 histogram slots (776 bytes each) for percentiles, only when some source
+ *   carries cycle times;
  *   calendar period: two accumulators + two histograms (open and last closed) and the time per
  *   contract reason. engine_bytes_per_machine() gives the exact figure for a config.
  *
@@ -34,6 +35,18 @@ struct window {
 	oeed_ms slot_w;   /* histogram slot width */
 	bool reported;    /* a report.windows entry (else only used by a rolling contract) */
 	char label[16];
+};
+
+/* One rolling-window bucket: 80 bytes. Times fit 32 bits because a bucket is at most a
+ * window (31 days max, 2.7e9 ms); the ideal cycle time is applied when the window is read. */
+struct wbucket {
+	int64_t idx; /* absolute bucket index t / width; -1 empty */
+	uint32_t cat_ms[CAT_UNKNOWN]; /* unknown is derived from the span */
+	uint32_t count[CNT__COUNT];
+	uint32_t failures;
+	uint32_t cycles;
+	uint8_t counted;
+	double cycle_sum_s, cycle_min_s, cycle_max_s;
 };
 
 struct period_state {
@@ -80,9 +93,8 @@ struct machine {
 	oeed_ms pend_start;
 	int pend_reason_idx;
 
-	struct kpi_acc *buckets;  /* n_windows * B */
-	int64_t *bucket_idx;      /* absolute bucket index held by each slot */
-	struct hist *slots;       /* n_windows * HIST_SLOTS */
+	struct wbucket *buckets;  /* n_windows * B */
+	struct hist *slots;       /* n_windows * HIST_SLOTS, NULL when no source has cycles */
 	int64_t *slot_idx;
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 };
@@ -102,6 +114,7 @@ struct engine {
 	struct window windows[OEED_MAX_WINDOWS * 2];
 	size_t n_windows;
 	unsigned buckets; /* B */
+	bool cycles;      /* some source carries cycles: windows keep histograms */
 	bool period_on[PERIOD__COUNT];
 	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
 	size_t n_reasons;
@@ -121,11 +134,20 @@ struct engine {
 	struct engine_stats stats;
 };
 
-static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods)
+static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods,
+				  bool cycles)
 {
-	return n_windows * buckets * (sizeof(struct kpi_acc) + sizeof(int64_t)) +
-	       n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) +
+	return n_windows * buckets * sizeof(struct wbucket) +
+	       (cycles ? n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) : 0) +
 	       n_periods * sizeof(struct period_state);
+}
+
+static bool config_has_cycles(const struct oeed_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		if (cfg->sources[i].signal == SIG_CYCLE || cfg->sources[i].fields[SIG_CYCLE])
+			return true;
+	return false;
 }
 
 /* Which calendar periods the engine tracks: reported ones and those a contract is judged on. */
@@ -177,7 +199,8 @@ size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 	size_t nw = config_windows(cfg, lens, rep);
 	bool on[PERIOD__COUNT];
 	size_t np = config_periods(cfg, on);
-	return sizeof(struct machine) + machine_extra_bytes(nw, config_buckets(cfg), np) +
+	return sizeof(struct machine) +
+	       machine_extra_bytes(nw, config_buckets(cfg), np, config_has_cycles(cfg)) +
 	       2 * sizeof(int32_t);
 }
 
@@ -209,8 +232,8 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t engine_layout_hash(const struct engine *e)
 {
 	uint64_t h = 1469598103934665603ull;
-	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state), sizeof(struct kpi_acc),
-			  sizeof(struct hist), e->n_windows, e->buckets, e->n_reasons};
+	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state), sizeof(struct wbucket),
+			  sizeof(struct hist), e->n_windows, e->buckets, e->n_reasons, e->cycles};
 	h = fnv(h, sizes, sizeof(sizes));
 	for (size_t w = 0; w < e->n_windows; w++)
 		h = fnv(h, &e->windows[w].len, sizeof(e->windows[w].len));
@@ -230,6 +253,7 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	e->cal = cal;
 	e->sink = *sink;
 	e->buckets = config_buckets(cfg);
+	e->cycles = config_has_cycles(cfg);
 
 	oeed_ms lens[OEED_MAX_WINDOWS * 2];
 	bool rep[OEED_MAX_WINDOWS * 2];
@@ -267,7 +291,7 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	e->layout = engine_layout_hash(e);
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
 	e->machines = calloc(e->max_machines, sizeof(struct machine));
-	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods);
+	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles);
 	e->extra = extra;
 	e->arena = calloc(e->max_machines, extra ? extra : 1);
 	e->hash_size = 16;
@@ -281,19 +305,19 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	for (size_t i = 0; i < e->max_machines; i++) {
 		struct machine *m = &e->machines[i];
 		char *p = e->arena + i * extra;
-		m->buckets = (struct kpi_acc *)p;
-		p += e->n_windows * e->buckets * sizeof(struct kpi_acc);
-		m->slots = (struct hist *)p;
-		p += e->n_windows * HIST_SLOTS * sizeof(struct hist);
+		m->buckets = (struct wbucket *)p;
+		p += e->n_windows * e->buckets * sizeof(struct wbucket);
+		if (e->cycles) {
+			m->slots = (struct hist *)p;
+			p += e->n_windows * HIST_SLOTS * sizeof(struct hist);
+		}
 		for (int k = 0; k < PERIOD__COUNT; k++) {
 			if (!e->period_on[k])
 				continue;
 			m->periods[k] = (struct period_state *)p;
 			p += sizeof(struct period_state);
 		}
-		m->bucket_idx = (int64_t *)p;
-		p += e->n_windows * e->buckets * sizeof(int64_t);
-		m->slot_idx = (int64_t *)p;
+		m->slot_idx = e->cycles ? (int64_t *)p : NULL;
 	}
 	for (size_t i = 0; i < e->n_contracts; i++) {
 		struct contract_state *cs = &e->contracts[i];
@@ -329,21 +353,23 @@ void engine_free(struct engine *e)
 
 /* ---- rolling windows ---- */
 
-static struct kpi_acc *window_bucket(struct engine *e, struct machine *m, size_t w, oeed_ms t)
+static struct wbucket *window_bucket(struct engine *e, struct machine *m, size_t w, oeed_ms t)
 {
 	int64_t idx = t / e->windows[w].width;
-	size_t slot = w * e->buckets + (size_t)(idx % e->buckets);
-	if (m->bucket_idx[slot] != idx) {
-		if (m->bucket_idx[slot] > idx)
+	struct wbucket *b = &m->buckets[w * e->buckets + (size_t)(idx % e->buckets)];
+	if (b->idx != idx) {
+		if (b->idx > idx)
 			return NULL; /* older than the ring holds */
-		kpi_acc_clear(&m->buckets[slot]);
-		m->bucket_idx[slot] = idx;
+		memset(b, 0, sizeof(*b));
+		b->idx = idx;
 	}
-	return &m->buckets[slot];
+	return b;
 }
 
 static struct hist *window_slot(struct engine *e, struct machine *m, size_t w, oeed_ms t)
 {
+	if (!m->slots)
+		return NULL;
 	int64_t idx = t / e->windows[w].slot_w;
 	size_t slot = w * HIST_SLOTS + (size_t)(idx % HIST_SLOTS);
 	if (m->slot_idx[slot] != idx) {
@@ -370,9 +396,9 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 		while (t < to) {
 			oeed_ms bend = (t / width + 1) * width;
 			oeed_ms seg = (bend < to ? bend : to) - t;
-			struct kpi_acc *b = window_bucket(e, m, w, t);
-			if (b)
-				b->cat_ms[c] += seg;
+			struct wbucket *b = window_bucket(e, m, w, t);
+			if (b && c < CAT_UNKNOWN)
+				b->cat_ms[c] += (uint32_t)seg;
 			t += seg;
 		}
 	}
@@ -390,7 +416,7 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reason_idx)
 {
 	for (size_t w = 0; w < e->n_windows; w++) {
-		struct kpi_acc *b = window_bucket(e, m, w, t);
+		struct wbucket *b = window_bucket(e, m, w, t);
 		if (b)
 			b->failures++;
 	}
@@ -407,9 +433,11 @@ static void add_count(struct engine *e, struct machine *m, oeed_ms t, enum kpi_c
 		      int64_t n)
 {
 	for (size_t w = 0; w < e->n_windows; w++) {
-		struct kpi_acc *b = window_bucket(e, m, w, t);
-		if (b)
-			kpi_acc_add_count(b, which, n, m->ideal_s);
+		struct wbucket *b = window_bucket(e, m, w, t);
+		if (b) {
+			b->counted |= (uint8_t)(1u << which);
+			b->count[which] += (uint32_t)n;
+		}
 	}
 	for (int p = 0; p < PERIOD__COUNT; p++)
 		if (e->period_on[p])
@@ -419,9 +447,15 @@ static void add_count(struct engine *e, struct machine *m, oeed_ms t, enum kpi_c
 static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
 {
 	for (size_t w = 0; w < e->n_windows; w++) {
-		struct kpi_acc *b = window_bucket(e, m, w, t);
-		if (b)
-			kpi_acc_add_cycle(b, s);
+		struct wbucket *b = window_bucket(e, m, w, t);
+		if (b) {
+			if (b->cycles == 0 || s < b->cycle_min_s)
+				b->cycle_min_s = s;
+			if (b->cycles == 0 || s > b->cycle_max_s)
+				b->cycle_max_s = s;
+			b->cycles++;
+			b->cycle_sum_s += s;
+		}
 		struct hist *h = window_slot(e, m, w, t);
 		if (h)
 			hist_add(h, s);
@@ -632,8 +666,8 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 	m->last_ts = OEED_MS_NONE;
 	m->last_cycle_ts = OEED_MS_NONE;
 	for (size_t i = 0; i < e->n_windows * e->buckets; i++)
-		m->bucket_idx[i] = -1;
-	for (size_t i = 0; i < e->n_windows * HIST_SLOTS; i++)
+		m->buckets[i].idx = -1;
+	for (size_t i = 0; m->slot_idx && i < e->n_windows * HIST_SLOTS; i++)
 		m->slot_idx[i] = -1;
 }
 
@@ -791,12 +825,25 @@ static void window_sum(struct engine *e, struct machine *m, size_t w, oeed_ms t,
 	int64_t first = cur - (int64_t)e->buckets + 1;
 	kpi_acc_clear(acc);
 	for (unsigned i = 0; i < e->buckets; i++) {
-		size_t slot = w * e->buckets + i;
-		if (m->bucket_idx[slot] >= first && m->bucket_idx[slot] <= cur)
-			kpi_acc_merge(acc, &m->buckets[slot]);
+		const struct wbucket *b = &m->buckets[w * e->buckets + i];
+		if (b->idx < first || b->idx > cur)
+			continue;
+		struct kpi_acc a;
+		kpi_acc_clear(&a);
+		for (int c = 0; c < CAT_UNKNOWN; c++)
+			a.cat_ms[c] = b->cat_ms[c];
+		for (int k = 0; k < CNT__COUNT; k++)
+			if (b->counted & (1u << k))
+				kpi_acc_add_count(&a, (enum kpi_count)k, b->count[k], m->ideal_s);
+		a.failures = b->failures;
+		a.cycles = b->cycles;
+		a.cycle_sum_s = b->cycle_sum_s;
+		a.cycle_min_s = b->cycle_min_s;
+		a.cycle_max_s = b->cycle_max_s;
+		kpi_acc_merge(acc, &a);
 	}
 	*ret_start = first * win->width;
-	if (h && acc->cycles) { /* percentiles only where there are cycles */
+	if (h && acc->cycles && m->slots) { /* percentiles only where there are cycles */
 		hist_clear(h);
 		int64_t hfirst = *ret_start / win->slot_w;
 		for (unsigned i = 0; i < HIST_SLOTS; i++) {
@@ -1109,7 +1156,6 @@ int engine_save(const struct engine *e, struct strbuf *out)
 		}
 		c.info.id = NULL;
 		c.buckets = NULL;
-		c.bucket_idx = NULL;
 		c.slots = NULL;
 		c.slot_idx = NULL;
 		memset(c.periods, 0, sizeof(c.periods));

@@ -88,6 +88,10 @@ struct mqtt_client {
 	pthread_mutex_t log_lock;
 	struct log_ratelimit rl_drop, rl_conn, rl_rec;
 
+	/* Only touched by paho's receive thread: receive times are made strictly increasing, so
+	 * "messages received after the checkpoint" is exact even if the clock steps back. */
+	int64_t last_rx_ns;
+
 	/* mqtt_free waits here for the disconnect to complete. */
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
@@ -360,6 +364,9 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 {
 	struct mqtt_client *c = ctx;
 	int64_t rx_ns = real_ns();
+	if (rx_ns <= c->last_rx_ns)
+		rx_ns = c->last_rx_ns + 1;
+	c->last_rx_ns = rx_ns;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	const uint8_t *payload = m->payload;

@@ -14,10 +14,10 @@ struct check_ctx {
 	const struct oeed_msg *msg;
 	unsigned signals_allowed; /* bit per enum oeed_signal the source can emit */
 	unsigned signals_seen;
-	bool once_per_signal;    /* json: at most one value per signal, in signal order */
+	bool once_per_signal;	 /* json: at most one value per signal, in signal order */
 	bool machine_from_topic; /* sparkplug: overrides point into the topic */
-	bool allow_nonfinite;    /* sparkplug carries IEEE floats from the wire as they are */
-	size_t str_max;          /* longest string that is not a copy of payload bytes */
+	bool allow_nonfinite;	 /* sparkplug carries IEEE floats from the wire as they are */
+	size_t str_max;		 /* longest string that is not a copy of payload bytes */
 	int last_signal;
 	size_t n_values;
 	unsigned sink; /* every string byte is read into this, so ASan sees each access */

@@ -52,8 +52,8 @@ static int fake_publish(void *ctx, const char *topic, const void *payload, size_
 static void fake_count(void *ctx, const char *what)
 {
 	struct host_ctx *h = ctx;
-	static const char *const known[] = {"seq_gap",	    "unknown_alias",	"stale_ndeath",
-					    "table_full",   "unsupported_type"};
+	static const char *const known[] = {"seq_gap", "unknown_alias", "stale_ndeath",
+					    "table_full", "unsupported_type"};
 
 	for (size_t i = 0; i < OEED_ARRAY_SIZE(known); i++)
 		if (strcmp(what, known[i]) == 0) {
@@ -112,14 +112,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       .payload = data + pos,
 				       .len = len,
 				       .rx_ms = 1700000000000};
-		struct check_ctx c = {
-		    .msg = &msg,
-		    .signals_allowed = 1u << SIG_STATE | 1u << SIG_TOTAL | 1u << SIG_GOOD |
-				       1u << SIG_REJECT | 1u << SIG_CYCLE | 1u << SIG_DEATH,
-		    .machine_from_topic = true,
-		    .allow_nonfinite = true,
-		    .str_max = 5, /* "true", "false" */
-		    .last_signal = -1};
+		struct check_ctx c = {.msg = &msg,
+				      .signals_allowed = 1u << SIG_STATE | 1u << SIG_TOTAL |
+							 1u << SIG_GOOD | 1u << SIG_REJECT |
+							 1u << SIG_CYCLE | 1u << SIG_DEATH,
+				      .machine_from_topic = true,
+				      .allow_nonfinite = true,
+				      .str_max = 5, /* "true", "false" */
+				      .last_signal = -1};
 
 		hc.msg = &msg;
 		hc.publishes = 0;

@@ -8,8 +8,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const enum oeed_signal signals[] = {SIG_STATE, SIG_TOTAL, SIG_GOOD, SIG_REJECT,
-					   SIG_CYCLE};
+static const enum oeed_signal signals[] = {SIG_STATE, SIG_TOTAL, SIG_GOOD, SIG_REJECT, SIG_CYCLE};
 
 static void check_state(void *ctx, const struct oeed_value *v)
 {

@@ -36,10 +36,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&num, data, sizeof(num));
 	memcpy(&ts, data + 8, sizeof(ts));
 	for (int k = 0; k < 5; k++) {
-		const uint8_t *nul = pos < size ? memchr(data + pos, '\0', size - pos) : NULL;
-		size_t n = nul ? (size_t)(nul - data) - pos : size - pos;
-		if (pos > size)
-			n = 0;
+		size_t n = 0;
+		if (pos < size) {
+			const uint8_t *nul = memchr(data + pos, '\0', size - pos);
+			n = nul ? (size_t)(nul - data) - pos : size - pos;
+		}
 		if (n > STR_MAX)
 			return 0;
 		if (n)

@@ -77,8 +77,8 @@ static void check_template(const struct topic_template *t, const char *tmpl)
 	for (size_t i = 0; i < t->n_levels; i++) {
 		size_t s, l;
 		level_of(sub, strlen(sub), i, &s, &l);
-		int kinds = !!t->level[i].literal + !!t->level[i].var + t->level[i].plus +
-			    t->level[i].hash;
+		int kinds =
+		    !!t->level[i].literal + !!t->level[i].var + t->level[i].plus + t->level[i].hash;
 		if (kinds != 1)
 			fail("a level is not exactly one of literal/var/+/#", tmpl);
 		if (t->level[i].literal) {

@@ -23,15 +23,21 @@ class Unit:
     def __init__(self):
         self.want = layout()
         self.tmp = tempfile.mkdtemp(prefix="oeed-systemd-")
+        self.n_written = 0
         self.dest = os.path.join(self.tmp, "dest")
-        install(self.dest)
-        with open(in_dest(self.dest, self.want["unit"])) as f:
-            self.text = f.read()
+        try:
+            install(self.dest)
+            with open(in_dest(self.dest, self.want["unit"])) as f:
+                self.text = f.read()
+        except BaseException:
+            self.close()
+            raise
         self.manpath = in_dest(self.dest, os.path.join(build_options()["prefix"],
                                                       build_options()["mandir"]))
 
     def write(self, text, name="oeed.service"):
-        d = os.path.join(self.tmp, "units", str(len(os.listdir(self.tmp))))
+        self.n_written += 1
+        d = os.path.join(self.tmp, "units", str(self.n_written))
         os.makedirs(d)
         path = os.path.join(d, name)
         with open(path, "w") as f:

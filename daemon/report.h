@@ -1,0 +1,38 @@
+/* report.h - `oeed report`: the evidence a service manager brings to the customer for one
+ * contract and one calendar period, recomputed from the recordings by the same engine as the
+ * daemon: the contract's value against target and minimum, its daily (or per-shift) series,
+ * coverage, every failure, downtime by reason, each machine's times, and the SHA-256 of the
+ * config and of every recording so the other party can check it used the same inputs.
+ *
+ *   oeed report -c CFG --contract NAME --period LABEL [--html FILE] REC...
+ *
+ * LABEL names a period of the contract's kind: "2026-10" (month), "2026-W43" (week),
+ * "2026-10-25" (day), "2026-10-25 night" (shift). */
+#pragma once
+#include <stdint.h>
+#include "config.h"
+#include "engine.h"
+
+struct replay_stats {
+	uint64_t messages;  /* recording lines handed to ingest */
+	uint64_t bad_lines; /* malformed recording lines (skipped) */
+	uint64_t rejected;  /* messages ingest rejected (decode errors, unmatched, ...) */
+};
+
+/* Expands recordings given on the command line (files, or directories of recording files in
+ * time order) into a list of files. The caller frees each string and the array. */
+int replay_expand(char *const *args, int n_args, char ***ret_paths, size_t *ret_n,
+		  struct oeed_error *err);
+
+/* Feeds the recording files through calendar + engine + ingest built from cfg, exactly as
+ * `oeed replay` does: messages in file order, a report tick at every multiple of
+ * report.interval before the first message received at or after it, one last tick after the
+ * last message. Results leave through `sink`. Returns 0, or a negative errno with err (a
+ * config the engine rejects, an unreadable file). */
+int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *sink,
+		      char *const *paths, size_t n_paths, struct replay_stats *ret,
+		      struct oeed_error *err);
+
+/* `oeed report ...` with argv[0] == "report". Returns the exit code: 0, 1 (usage or config),
+ * 2 (runtime failure). */
+int report_main(int argc, char **argv);
