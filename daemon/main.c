@@ -45,6 +45,7 @@
 #include "output.h"
 #include "plugin.h"
 #include "recording.h"
+#include "report.h"
 
 #define DEFAULT_CONFIG "/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
@@ -911,6 +912,8 @@ int main(int argc, char **argv)
 	const char *cfg_path = DEFAULT_CONFIG;
 	bool check = false, replay = false, no_output = false;
 	int argi = 1;
+	if (argc > 1 && strcmp(argv[1], "report") == 0)
+		return report_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		replay = true;
 		argi = 2;

@@ -8,6 +8,9 @@
 #include "decoders.h"
 #include "plugin.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #define NAME_OF(name, fn)  name,
 #define ENTRY_OF(name, fn) fn,
 
@@ -213,4 +216,14 @@ size_t plugin_utf8_valid(const uint8_t *s, size_t n)
 		i += k + 1;
 	}
 	return i;
+}
+
+int plugin_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
+{
+	va_list ap;
+	err->offset = offset;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return r;
 }

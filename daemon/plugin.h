@@ -79,6 +79,10 @@ const char *const *plugin_names(void);
 int plugin_check_entry(oeed_decoder_entry_fn entry, const char *name,
 		       const struct oeed_decoder **ret);
 
+/* Shared by decoders: fills err (offset and message) and returns r. */
+int plugin_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* Shared by decoders: parse an event time. Numbers are epoch seconds, ms, us or ns, chosen
  * by magnitude; strings are RFC 3339 ("2026-11-22T10:00:00.250Z", "+01:00" offsets).
  * Returns 0 and *ret_ms, or -EINVAL. */

@@ -1,6 +1,7 @@
 /* fuzz-config.c - libFuzzer target for the config loader (daemon/config.c): any bytes either
  * load, and then config_print() gives YAML that loads again and prints the same, or fail with
- * "NAME:LINE:COLUMN: ..." (the documented error form). Leaks and crashes are the sanitizers'. */
+ * -EINVAL and "NAME:LINE:COLUMN: ..." (or "NAME: byte N: ..." for bad encoding). Leaks and
+ * crashes are the sanitizers'. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -12,17 +13,24 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* "NAME:<digits>:<digits>: " with both numbers positive. */
-static int error_has_position(const char *msg)
+/* "NAME:LINE:COLUMN: " with both numbers positive, or "NAME: byte N: " for an encoding error
+ * (libyaml's reader knows only the byte offset), N within the input. */
+static int error_has_position(const char *msg, size_t size)
 {
 	const char *p = msg;
 	size_t n = strlen(NAME);
+	char *end;
 
-	if (strncmp(p, NAME ":", n + 1) != 0)
+	if (strncmp(p, NAME, n) != 0)
 		return 0;
-	p += n + 1;
+	p += n;
+	if (strncmp(p, ": byte ", 7) == 0) {
+		unsigned long long off = strtoull(p + 7, &end, 10);
+		return end != p + 7 && off <= size && strncmp(end, ": ", 2) == 0;
+	}
+	if (*p++ != ':')
+		return 0;
 	for (int field = 0; field < 2; field++) {
-		char *end;
 		long v = strtol(p, &end, 10);
 		if (end == p || !isdigit((unsigned char)*p) || v < 1 || *end != ':')
 			return 0;
@@ -60,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "unexpected return %d: %s\n", r, err.msg);
 			abort();
 		}
-		if (r == -EINVAL && !error_has_position(err.msg)) {
+		if (r == -EINVAL && !error_has_position(err.msg, size)) {
 			fprintf(stderr, "error without NAME:LINE:COLUMN: '%s'\n", err.msg);
 			abort();
 		}

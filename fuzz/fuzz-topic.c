@@ -17,7 +17,7 @@ static void fail(const char *what, const char *tmpl)
 	abort();
 }
 
-/* Level `idx` of s[0, len) by '/': 0 and *ret_start/*ret_len, or -1 when there is none. */
+/* Level `idx` of s[0, len) by '/': 0 and the level's start and length, or -1 when there is none. */
 static int level_of(const char *s, size_t len, size_t idx, size_t *ret_start, size_t *ret_len)
 {
 	size_t start = 0;

@@ -54,19 +54,6 @@ static const char *const field_names[SIG__COUNT] = {
     [SIG_TIMESTAMP] = "timestamp", [SIG_DEATH] = "death",
 };
 
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->offset = offset;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return r;
-}
 
 /* Compiles `text` into p; returns 0 or -EINVAL/-ENOMEM with err set. Columns are 1-based. */
 static int compile_path(const char *field, const char *text, struct json_path *p,
@@ -75,19 +62,19 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 	size_t i = 1, len = strlen(text);
 
 	if (text[0] != '$')
-		return set_error(err, 0, -EINVAL, "fields.%s: path '%s' must start with '$'", field,
+		return plugin_error(err, 0, -EINVAL, "fields.%s: path '%s' must start with '$'", field,
 				 text);
 	p->text = strdup(text);
 	p->keys = strdup(text);
 	if (!p->text || !p->keys)
-		return set_error(err, 0, -ENOMEM, "out of memory");
+		return plugin_error(err, 0, -ENOMEM, "out of memory");
 
 	while (i < len) {
 		struct json_step *s = &p->step[p->n_steps];
 		size_t start = i;
 
 		if (p->n_steps == JSON_PATH_MAX_STEPS)
-			return set_error(err, 0, -EINVAL,
+			return plugin_error(err, 0, -EINVAL,
 					 "fields.%s: path '%s' has more than %d steps", field, text,
 					 JSON_PATH_MAX_STEPS);
 		if (text[i] == '.') {
@@ -95,7 +82,7 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 			while (i < len && text[i] != '.' && text[i] != '[')
 				i++;
 			if (i == start + 1)
-				return set_error(err, 0, -EINVAL,
+				return plugin_error(err, 0, -EINVAL,
 						 "fields.%s: empty key in path '%s' at column %zu",
 						 field, text, start + 2);
 			s->key = p->keys + start + 1;
@@ -104,7 +91,7 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 			const char *q = strchr(text + i + 2, text[i + 1]);
 
 			if (!q || q[1] != ']')
-				return set_error(
+				return plugin_error(
 				    err, 0, -EINVAL,
 				    "fields.%s: unterminated [%c in path '%s' at column "
 				    "%zu",
@@ -119,14 +106,14 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 			while (i < len && text[i] >= '0' && text[i] <= '9' && i - start <= 9)
 				v = v * 10 + (text[i++] - '0');
 			if (i == start + 1 || i >= len || text[i] != ']')
-				return set_error(err, 0, -EINVAL,
+				return plugin_error(err, 0, -EINVAL,
 						 "fields.%s: bad index in path '%s' at column %zu",
 						 field, text, start + 1);
 			i++;
 			s->key = NULL;
 			s->index = v;
 		} else {
-			return set_error(err, 0, -EINVAL,
+			return plugin_error(err, 0, -EINVAL,
 					 "fields.%s: unexpected '%c' in path '%s' at column %zu",
 					 field, text[i], text, i + 1);
 		}
@@ -157,7 +144,7 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 	int r = 0;
 
 	if (!st)
-		return set_error(err, 0, -ENOMEM, "out of memory");
+		return plugin_error(err, 0, -ENOMEM, "out of memory");
 	for (int s = 0; s < SIG__COUNT; s++) {
 		const char *text = src->fields[s];
 
@@ -166,7 +153,7 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 		if (!text)
 			continue;
 		if (s == SIG_NONE || s == SIG_DEATH) {
-			r = set_error(err, 0, -EINVAL, "fields.%s: not a signal decoder json reads",
+			r = plugin_error(err, 0, -EINVAL, "fields.%s: not a signal decoder json reads",
 				      field_names[s]);
 			goto out_free;
 		}
@@ -177,7 +164,7 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 			any = true;
 	}
 	if (!any) {
-		r = set_error(err, 0, -EINVAL,
+		r = plugin_error(err, 0, -EINVAL,
 			      "decoder json needs `fields:` with a signal path, or `signal:`");
 		goto out_free;
 	}
@@ -220,7 +207,7 @@ static int walk(const struct json_path *p, const cJSON *root, const cJSON **ret,
 
 		if (s->key) {
 			if (!cJSON_IsObject(n))
-				return set_error(err, 0, -EBADMSG,
+				return plugin_error(err, 0, -EBADMSG,
 						 "%s: %.*s is %s %s, not an object", p->text,
 						 (int)prefix, p->text,
 						 cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
@@ -228,7 +215,7 @@ static int walk(const struct json_path *p, const cJSON *root, const cJSON **ret,
 			n = cJSON_GetObjectItemCaseSensitive(n, s->key);
 		} else {
 			if (!cJSON_IsArray(n))
-				return set_error(err, 0, -EBADMSG,
+				return plugin_error(err, 0, -EBADMSG,
 						 "%s: %.*s is %s %s, not an array", p->text,
 						 (int)prefix, p->text,
 						 cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
@@ -290,7 +277,7 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 			v->str = cJSON_IsTrue(n) ? "true" : "false";
 			v->len = strlen(v->str);
 		} else {
-			return set_error(err, 0, -EBADMSG,
+			return plugin_error(err, 0, -EBADMSG,
 					 "%s: expected a string, number or boolean, got %s",
 					 p->text, type_name(n));
 		}
@@ -309,7 +296,7 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 	}
 	if (cJSON_IsString(n) && numeric_string(n->valuestring, &v->num))
 		return 0;
-	return set_error(err, 0, -EBADMSG, "%s: expected a number%s, got %s", p->text,
+	return plugin_error(err, 0, -EBADMSG, "%s: expected a number%s, got %s", p->text,
 			 sig == SIG_CYCLE ? " or boolean" : "", type_name(n));
 }
 
@@ -320,16 +307,16 @@ static int timestamp_of(const struct json_path *p, const cJSON *n, oeed_ms *ret,
 		return 0;
 	if (cJSON_IsNumber(n)) {
 		if (plugin_parse_time_num(n->valuedouble, ret) < 0)
-			return set_error(err, 0, -EBADMSG, "%s: not a valid epoch time", p->text);
+			return plugin_error(err, 0, -EBADMSG, "%s: not a valid epoch time", p->text);
 		return 0;
 	}
 	if (cJSON_IsString(n)) {
 		if (plugin_parse_time_str(n->valuestring, strlen(n->valuestring), ret) < 0)
-			return set_error(err, 0, -EBADMSG,
+			return plugin_error(err, 0, -EBADMSG,
 					 "%s: not an RFC 3339 time or epoch number", p->text);
 		return 0;
 	}
-	return set_error(err, 0, -EBADMSG, "%s: expected a number or string, got %s", p->text,
+	return plugin_error(err, 0, -EBADMSG, "%s: expected a number or string, got %s", p->text,
 			 type_name(n));
 }
 
@@ -356,19 +343,19 @@ static int json_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 	while (len > 0 && payload[len - 1] == '\0')
 		len--;
 	if (len == 0)
-		return set_error(err, 0, -EBADMSG, "empty payload");
+		return plugin_error(err, 0, -EBADMSG, "empty payload");
 	valid = plugin_utf8_valid(msg->payload, len);
 	if (valid != len)
-		return set_error(err, valid, -EBADMSG, "invalid UTF-8 at byte %zu", valid);
+		return plugin_error(err, valid, -EBADMSG, "invalid UTF-8 at byte %zu", valid);
 	root = cJSON_ParseWithLengthOpts(payload, len, &end, false);
 	if (!root) {
 		off = end && end >= payload && end <= payload + len ? (size_t)(end - payload) : 0;
-		return set_error(err, off, -EBADMSG, "invalid JSON at byte %zu", off);
+		return plugin_error(err, off, -EBADMSG, "invalid JSON at byte %zu", off);
 	}
 	for (off = (size_t)(end - payload); off < len && json_space(payload[off]); off++)
 		;
 	if (off != len) {
-		r = set_error(err, off, -EBADMSG, "junk after the JSON value at byte %zu", off);
+		r = plugin_error(err, off, -EBADMSG, "junk after the JSON value at byte %zu", off);
 		goto out;
 	}
 

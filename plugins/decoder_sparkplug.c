@@ -102,17 +102,6 @@ struct spb_topic {
 	enum spb_type type;
 };
 
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-{
-	va_list ap;
-	err->offset = offset;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return r;
-}
 
 static void count(const struct spb_state *st, const char *what)
 {
@@ -137,10 +126,10 @@ static int spb_create(const struct oeed_source *src, const struct oeed_decoder_h
 	int r = 0, n = 0;
 	struct spb_state *st = calloc(1, sizeof(*st));
 	if (!st)
-		return set_error(err, 0, -ENOMEM, "out of memory");
+		return plugin_error(err, 0, -ENOMEM, "out of memory");
 	st->host = host;
 	if (src->fields[SIG_TIMESTAMP]) {
-		r = set_error(
+		r = plugin_error(
 		    err, 0, -EINVAL,
 		    "fields.timestamp: sparkplug_b uses the metric and payload timestamps");
 		goto fail;
@@ -149,26 +138,26 @@ static int spb_create(const struct oeed_source *src, const struct oeed_decoder_h
 		if (s == SIG_TIMESTAMP || s == SIG_DEATH || !src->fields[s])
 			continue;
 		if (!*src->fields[s]) {
-			r = set_error(err, 0, -EINVAL, "fields.%s: empty metric name",
+			r = plugin_error(err, 0, -EINVAL, "fields.%s: empty metric name",
 				      signal_name((enum oeed_signal)s));
 			goto fail;
 		}
 		st->metric[s] = strdup(src->fields[s]);
 		if (!st->metric[s]) {
-			r = set_error(err, 0, -ENOMEM, "out of memory");
+			r = plugin_error(err, 0, -ENOMEM, "out of memory");
 			goto fail;
 		}
 		n++;
 	}
 	if (n == 0) {
-		r = set_error(err, 0, -EINVAL,
+		r = plugin_error(err, 0, -EINVAL,
 			      "sparkplug_b needs `fields:` naming the metric of each signal, e.g. "
 			      "state: \"Machine/State\"");
 		goto fail;
 	}
 	st->nodes = calloc(SPB_MAX_NODES, sizeof(*st->nodes));
 	if (!st->nodes) {
-		r = set_error(err, 0, -ENOMEM, "out of memory");
+		r = plugin_error(err, 0, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	*ret_state = st;
@@ -501,14 +490,14 @@ static int spb_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emit
 	if (r == 1)
 		return 0;
 	if (r < 0)
-		return set_error(err, 0, -EINVAL, "not a Sparkplug B topic: %.*s",
+		return plugin_error(err, 0, -EINVAL, "not a Sparkplug B topic: %.*s",
 				 (int)OEED_MIN(msg->topic_len, 100), msg->topic);
 	if (t.type == T_NCMD || t.type == T_DCMD)
 		return 0;
 
 	Spb__Payload *p = spb__payload__unpack(NULL, msg->len, msg->payload);
 	if (!p)
-		return set_error(err, 0, -EBADMSG, "not a Sparkplug B payload");
+		return plugin_error(err, 0, -EBADMSG, "not a Sparkplug B payload");
 
 	bool birth = t.type == T_NBIRTH || t.type == T_DBIRTH;
 	struct spb_node *node = find_node(st, &t, birth || t.type == T_NDATA || t.type == T_DDATA);

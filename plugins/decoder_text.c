@@ -24,19 +24,6 @@ struct text_state {
 	enum oeed_signal signal;
 };
 
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int set_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->offset = offset;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return r;
-}
 
 static bool is_space(uint8_t c)
 {
@@ -56,17 +43,17 @@ static int text_create(const struct oeed_source *src, const struct oeed_decoder_
 	case SIG_CYCLE:
 		break;
 	default:
-		return set_error(err, 0, -EINVAL,
+		return plugin_error(err, 0, -EINVAL,
 				 "decoder text needs signal: state, total, good, reject or cycle");
 	}
 	for (size_t i = 0; i < SIG__COUNT; i++)
 		if (src->fields[i])
-			return set_error(
+			return plugin_error(
 			    err, 0, -EINVAL,
 			    "decoder text takes no fields: (the payload is one value)");
 	st = malloc(sizeof(*st));
 	if (!st)
-		return set_error(err, 0, -ENOMEM, "out of memory");
+		return plugin_error(err, 0, -ENOMEM, "out of memory");
 	st->signal = src->signal;
 	*ret_state = st;
 	return 0;
@@ -98,13 +85,13 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 
 	if (st->signal == SIG_STATE) {
 		if (n == 0)
-			return set_error(err, 0, -EBADMSG, "empty state");
+			return plugin_error(err, 0, -EBADMSG, "empty state");
 		if (n > TEXT_STATE_MAX)
-			return set_error(err, start + TEXT_STATE_MAX, -EBADMSG,
+			return plugin_error(err, start + TEXT_STATE_MAX, -EBADMSG,
 					 "state longer than %d bytes", TEXT_STATE_MAX);
 		valid = plugin_utf8_valid(p + start, n);
 		if (valid != n)
-			return set_error(err, start + valid, -EBADMSG, "invalid UTF-8 at byte %zu",
+			return plugin_error(err, start + valid, -EBADMSG, "invalid UTF-8 at byte %zu",
 					 start + valid);
 		v.kind = VAL_STR;
 		v.str = (const char *)p + start;
@@ -115,7 +102,7 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 
 	if (n == 0) {
 		if (st->signal != SIG_CYCLE)
-			return set_error(err, 0, -EBADMSG, "empty payload, expected a number");
+			return plugin_error(err, 0, -EBADMSG, "empty payload, expected a number");
 		emit(emit_ctx, &v); /* a cycle without a duration */
 		return 0;
 	}
@@ -127,25 +114,25 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 		    c == '-')
 			continue;
 		if (i == 0)
-			return set_error(err, start, -EBADMSG, "expected a number at byte %zu",
+			return plugin_error(err, start, -EBADMSG, "expected a number at byte %zu",
 					 start);
-		return set_error(err, start + i, -EBADMSG, "junk after the number at byte %zu",
+		return plugin_error(err, start + i, -EBADMSG, "junk after the number at byte %zu",
 				 start + i);
 	}
 	if (n > TEXT_NUMBER_MAX)
-		return set_error(err, start, -EBADMSG, "number longer than %d bytes",
+		return plugin_error(err, start, -EBADMSG, "number longer than %d bytes",
 				 TEXT_NUMBER_MAX);
 	memcpy(buf, p + start, n);
 	buf[n] = '\0';
 	v.num = strtod(buf, &num_end);
 	if (num_end == buf)
-		return set_error(err, start, -EBADMSG, "expected a number at byte %zu", start);
+		return plugin_error(err, start, -EBADMSG, "expected a number at byte %zu", start);
 	if ((size_t)(num_end - buf) != n)
-		return set_error(err, start + (size_t)(num_end - buf), -EBADMSG,
+		return plugin_error(err, start + (size_t)(num_end - buf), -EBADMSG,
 				 "junk after the number at byte %zu",
 				 start + (size_t)(num_end - buf));
 	if (!isfinite(v.num))
-		return set_error(err, start, -EBADMSG, "number out of range");
+		return plugin_error(err, start, -EBADMSG, "number out of range");
 	v.kind = VAL_NUM;
 	emit(emit_ctx, &v);
 	return 0;

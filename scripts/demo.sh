@@ -54,6 +54,7 @@ curl -sf "http://127.0.0.1:$DB_PORT/ping" >/dev/null || { echo "influxd did not 
 
 # The demo config, pointed at these servers, writing to InfluxDB and to a file.
 sed -e "s#tcp://127.0.0.1:1883#tcp://127.0.0.1:$MQ_PORT#" -e "s#/tmp/oeed-demo#$DIR/state#" \
+    -e 's#ideal_cycle_time: 1s#ideal_cycle_time: 50ms#' \
     -e '/^outputs:/,$d' config/demo.yaml > "$DIR/oeed.yaml"
 cat >> "$DIR/oeed.yaml" <<CONF
 outputs:
@@ -71,8 +72,8 @@ CONF
 "$OEED" -c "$DIR/oeed.yaml" 2>"$DIR/oeed.log" &
 PIDS+=($!)
 sleep 1
-# 8 machines, time running 20x faster than the wall clock; no payload timestamps, so oeed
-# uses the receive time and the figures follow the wall clock.
+# 8 machines, time running 20x faster than the wall clock (so the config above divides the
+# ideal cycle time by 20); no payload timestamps, so oeed uses the receive time.
 "$SIM" live --url "tcp://127.0.0.1:$MQ_PORT" --machines 8 --speed 20 --no-ts \
   --duration "${DEMO_SECONDS:-120}s" >"$DIR/sim.log" 2>&1 &
 SIM_PID=$!

@@ -7,7 +7,9 @@ PKGS=(
   libyaml-dev libcjson-dev libpaho-mqtt-dev libcurl4-openssl-dev zlib1g-dev
   libprotobuf-c-dev protobuf-c-compiler
   mosquitto mosquitto-clients influxdb victoria-metrics
-  openssl curl tzdata python3 time
+  openssl curl tzdata python3 time gnuplot-nox
+  man-db groff-base systemd
+  libssl-dev chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do
@@ -17,6 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  $SUDO apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -o DPkg::Lock::Timeout=300 -y -qq "${missing[@]}" >/dev/null
 fi

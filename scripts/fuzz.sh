@@ -82,8 +82,8 @@ done
 for p in "${pids[@]}"; do wait "$p"; done
 
 if [ "$SEEDS_ONLY" -eq 1 ]; then
-  "$CC" "${CFLAGS[@]}" -Werror -Wall -Wextra "$SRC/fuzz/gen-seeds.c" "$BUILD/obj/sparkplug_b.pb-c.o" \
-    "${LIBS[@]}" -o "$BUILD/bin/gen-seeds"
+  "$CC" "${CFLAGS[@]}" -Wall -Wextra -Wno-unused-parameter -Werror -fsanitize=fuzzer-no-link \
+    -I"$SRC/fuzz" "$SRC/fuzz/gen-seeds.c" "${objs[@]}" "${LIBS[@]}" -o "$BUILD/bin/gen-seeds"
   "$BUILD/bin/gen-seeds" "$SRC/fuzz/corpus"
   exit 0
 fi
@@ -93,7 +93,7 @@ for f in "${FUZZERS[@]}"; do
   if [ ! -x "$BUILD/bin/$f" ] || [ "$SRC/fuzz/$f.c" -nt "$BUILD/bin/$f" ] ||
     [ -n "$(find "$SRC/fuzz" -name '*.h' -newer "$BUILD/bin/$f")" ] ||
     [ -n "$(find "$BUILD/obj" -name '*.o' -newer "$BUILD/bin/$f")" ]; then
-    "$CC" "${CFLAGS[@]}" -Wall -Wextra -Werror -fsanitize=fuzzer -I"$SRC/fuzz" "$SRC/fuzz/$f.c" \
+    "$CC" "${CFLAGS[@]}" -Wall -Wextra -Wno-unused-parameter -Werror -fsanitize=fuzzer -I"$SRC/fuzz" "$SRC/fuzz/$f.c" \
       "${objs[@]}" "${LIBS[@]}" -o "$BUILD/bin/$f"
   fi
 done

@@ -166,7 +166,6 @@ struct truth {
 };
 
 struct machine {
-	unsigned idx;
 	char id[24], line[24];
 	bool json;
 	struct rng rng;
@@ -468,7 +467,6 @@ static int sim_init(struct sim *s, const struct sim_params *p)
 	for (unsigned i = 0; i < p->machines; i++) {
 		struct machine *m = &s->m[i];
 
-		m->idx = i;
 		snprintf(m->id, sizeof(m->id), "m%04u", i);
 		snprintf(m->line, sizeof(m->line), "line%u", i / p->per_line + 1);
 		m->json = p->style == STYLE_JSON || (p->style == STYLE_MIXED && i % 2 == 1);
@@ -984,7 +982,8 @@ static int parse_opt(int c, const char *arg, struct sim_params *p, struct cli *c
 
 	switch (c) {
 	case OPT_MACHINES:
-		if (parse_u64(arg, &u) < 0 || u < 1 || u > 1000000)
+		/* About 1.3 KB of model state per machine. */
+		if (parse_u64(arg, &u) < 0 || u < 1 || u > 100000)
 			return -EINVAL;
 		p->machines = (unsigned)u;
 		return 0;
