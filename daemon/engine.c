@@ -218,6 +218,14 @@ static int reason_index(const struct engine *e, const char *reason)
 	return -1;
 }
 
+static void *alloc_touched(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
+
 static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
 	const unsigned char *b = p;
@@ -290,10 +298,13 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 
 	e->layout = engine_layout_hash(e);
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
-	e->machines = calloc(e->max_machines, sizeof(struct machine));
 	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles);
 	e->extra = extra;
-	e->arena = calloc(e->max_machines, extra ? extra : 1);
+	/* Fixed memory, committed now: the pages are written at start (calloc would leave them
+	 * untouched until a machine's clock reaches them), so the resident size seen at start is
+	 * the size for good and an overcommitted system fails here, not in a year. */
+	e->machines = alloc_touched(e->max_machines * sizeof(struct machine));
+	e->arena = alloc_touched(e->max_machines * (extra ? extra : 1));
 	e->hash_size = 16;
 	while (e->hash_size < e->max_machines * 2)
 		e->hash_size *= 2;
@@ -947,9 +958,10 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 			  oeed_ms pend, oeed_ms ts, bool final, bool use_last)
 {
 	const struct oeed_contract *c = cs->c;
-	struct kpi_acc pool, best, worst, acc;
+	struct kpi_acc pool, best, worst, acc, evidence;
 	struct hist h, hpool;
 	kpi_acc_clear(&pool);
+	kpi_acc_clear(&evidence);
 	kpi_acc_clear(&best);
 	kpi_acc_clear(&worst);
 	hist_clear(&hpool);
@@ -961,11 +973,12 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 			continue;
 		oeed_ms mt = machine_clock(m, e->now);
 		oeed_ms mspan;
+		oeed_ms(*reason_ms)[CAT__COUNT] = NULL;
+		const uint32_t *reason_fail = NULL;
 		if (c->rolling) {
 			oeed_ms start;
 			window_sum(e, m, (size_t)cs->window, mt, &acc, &h, &start);
 			mspan = mt - start;
-			contract_view(cs, &acc, NULL, NULL, mspan);
 		} else {
 			struct period_state *ps = m->periods[c->period];
 			if (!ps)
@@ -976,8 +989,8 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 				acc = ps->last_acc;
 				h = ps->last_h;
 				mspan = pend - pstart;
-				contract_view(cs, &acc, ps->last_reason_ms, ps->last_reason_failures,
-					      mspan);
+				reason_ms = ps->last_reason_ms;
+				reason_fail = ps->last_reason_failures;
 			} else {
 				if (ps->start != pstart)
 					continue;
@@ -986,9 +999,13 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 				mspan = OEED_MIN(mt, pend) - pstart;
 				if (mspan < 0)
 					mspan = 0;
-				contract_view(cs, &acc, ps->reason_ms, ps->reason_failures, mspan);
+				reason_ms = ps->reason_ms;
+				reason_fail = ps->reason_failures;
 			}
 		}
+		/* coverage is about the evidence, before the contract's view of it */
+		kpi_acc_merge(&evidence, &acc);
+		contract_view(cs, &acc, reason_ms, reason_fail, mspan);
 		n++;
 		kpi_acc_merge(&pool, &acc);
 		hist_merge(&hpool, &h);
@@ -1026,7 +1043,7 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 		r.best_case = kpi_value(&best, best_span, &hpool, c->kpi, &ok_b);
 		r.worst_case = kpi_value(&worst, best_span, &hpool, c->kpi, &ok_w);
 		struct kpi_values kv;
-		kpi_compute(&pool, span_total, NULL, &kv);
+		kpi_compute(&evidence, span_total, NULL, &kv);
 		r.coverage = kpi_has(&kv, KF_COVERAGE) ? kv.v[KF_COVERAGE] : 0;
 	}
 	r.has_value = ok_v;

@@ -208,6 +208,20 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 		   size_t len, oeed_ms now, struct ingest_error *err)
 {
 	in->stats.messages++;
+	/* MQTT topics are UTF-8 without U+0000 (MQTT 3.1.1 section 4.7.3); only a corrupt
+	 * recording breaks that, and its bytes would reach line protocol as machine id or tag. */
+	size_t valid = plugin_utf8_valid((const uint8_t *)topic, topic_len);
+	const char *nul = memchr(topic, '\0', valid);
+	if (nul)
+		valid = (size_t)(nul - topic);
+	if (valid != topic_len) {
+		in->stats.decode_errors++;
+		if (err)
+			snprintf(err->msg, sizeof(err->msg),
+				 "topic '%.*s...': byte %zu is not valid UTF-8 or is NUL",
+				 (int)(valid > 120 ? 120 : valid), topic, valid);
+		return -EINVAL;
+	}
 	bool matched = false;
 	int rc = 0;
 	for (size_t i = 0; i < in->n_sources; i++) {

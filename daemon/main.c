@@ -38,6 +38,7 @@
 #include "config.h"
 #include "emit.h"
 #include "engine.h"
+#include "feed.h"
 #include "ingest.h"
 #include "log.h"
 #include "mqtt.h"
@@ -49,8 +50,7 @@
 
 #define DEFAULT_CONFIG "/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
-#define TICK_GRACE_MS 100   /* let messages received just before a tick reach the queue */
-#define MAX_CATCHUP_TICKS 360 /* after a long stop, report the gap at most this many times */
+#define TICK_GRACE_MS 100 /* let messages received just before a tick reach the queue */
 #define MAX_SUBS 64
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
@@ -72,11 +72,10 @@ struct daemon {
 	struct emitter em;
 	struct notifier notify;
 	struct oeed_decoder_host host;
-	oeed_ms next_report;  /* OEED_MS_NONE until the first message or tick */
-	int64_t last_rx_ns;   /* the last message the engine processed */
+	struct feed feed; /* messages and report ticks into the engine */
 	oeed_ms next_checkpoint;
 	uint64_t queue_dropped_seen;
-	struct log_ratelimit rl_decode, rl_unmatched, rl_dropped, rl_rebirth;
+	struct log_ratelimit rl_dropped, rl_rebirth, rl_count;
 	bool to_stdout; /* replay: lines go to stdout instead of the outputs */
 	bool stop;
 	char instance[128];
@@ -214,99 +213,16 @@ static void flush_lines(struct daemon *d, bool force)
 	strbuf_reset(&d->out);
 }
 
-/* ---- feeding the engine: the same for live messages, replay and the recording's tail ---- */
+static void report_tick(void *ctx, oeed_ms tick);
 
-static void report_tick(struct daemon *d, oeed_ms tick);
-
-static void feed_message(struct daemon *d, int64_t rx_ns, const char *topic, size_t topic_len,
-			 const uint8_t *payload, size_t len)
+static void after_feed(void *ctx)
 {
-	oeed_ms rx = rx_ns / 1000000;
-	const oeed_ms interval = d->cfg->report.interval_ms;
-	if (d->next_report == OEED_MS_NONE)
-		d->next_report = (rx / interval + 1) * interval;
-	if (rx - d->next_report > MAX_CATCHUP_TICKS * interval)
-		d->next_report = (rx / interval - MAX_CATCHUP_TICKS) * interval;
-	while (rx >= d->next_report) {
-		report_tick(d, d->next_report);
-		d->next_report += interval;
-		flush_lines(d, false);
-	}
-	struct ingest_error err;
-	int r = ingest_message(d->ingest, topic, topic_len, payload, len, rx, &err);
-	if (r == -ENOENT && strstr(err.msg, "matches no source"))
-		log_limited(&d->rl_unmatched, rx, LOG_LVL_WARN, "%s", err.msg);
-	else if (r == -ENOSPC)
-		log_limited(&d->rl_dropped, rx, LOG_LVL_WARN, "%s", err.msg);
-	else if (r < 0)
-		log_limited(&d->rl_decode, rx, LOG_LVL_WARN, "%s", err.msg);
-	if (rx_ns > d->last_rx_ns)
-		d->last_rx_ns = rx_ns;
-	flush_lines(d, false);
+	flush_lines(ctx, false);
 }
 
-/* Feeds every recorded message received after `after_ns` from the given files or directories.
- * Returns the number of messages fed, or a negative errno when a path cannot be read. */
-static long feed_recordings(struct daemon *d, char *const *recs, size_t n_recs, int64_t after_ns,
-			    uint64_t *ret_bad_lines)
+static void feed_setup(struct daemon *d)
 {
-	long fed = 0;
-	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
-	for (size_t i = 0; i < n_recs; i++) {
-		char **paths = NULL;
-		size_t n_paths = 0;
-		struct stat st;
-		if (stat(recs[i], &st) < 0) {
-			int e = -errno;
-			log_error("%s: %s", recs[i], strerror(-e));
-			return e;
-		}
-		if (S_ISDIR(st.st_mode)) {
-			int r = recording_list_dir(recs[i], &paths, &n_paths);
-			if (r < 0) {
-				log_error("%s: %s", recs[i], strerror(-r));
-				return r;
-			}
-		} else {
-			paths = calloc(1, sizeof(char *));
-			if (!paths || !(paths[0] = strdup(recs[i]))) {
-				free(paths);
-				return -ENOMEM;
-			}
-			n_paths = 1;
-		}
-		int rc = 0;
-		for (size_t p = 0; p < n_paths; p++) {
-			struct recording_reader *rd;
-			struct oeed_error err = {{0}};
-			if (recording_reader_open(paths[p], &rd, &err) < 0) {
-				log_error("%s", err.msg);
-				rc = -EIO;
-				continue;
-			}
-			struct recording_msg m;
-			int r;
-			while ((r = recording_next(rd, &m, &err)) != 0) {
-				if (r < 0) {
-					if (ret_bad_lines)
-						(*ret_bad_lines)++;
-					log_limited(&rl, 0, LOG_LVL_WARN, "%s (line skipped)", err.msg);
-					continue;
-				}
-				if (m.rx_ns <= after_ns)
-					continue;
-				feed_message(d, m.rx_ns, m.topic, m.topic_len, m.payload, m.len);
-				fed++;
-			}
-			recording_reader_close(rd);
-		}
-		for (size_t p = 0; p < n_paths; p++)
-			free(paths[p]);
-		free(paths);
-		if (rc < 0)
-			return rc;
-	}
-	return fed;
+	feed_init(&d->feed, d->ingest, d->cfg->report.interval_ms, report_tick, after_feed, d);
 }
 
 static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discard)
@@ -315,24 +231,24 @@ static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discar
 	memset(&d, 0, sizeof(d));
 	d.em.discard = discard;
 	d.to_stdout = true;
-	d.next_report = OEED_MS_NONE;
-	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
-	d.rl_decode = d.rl_unmatched = d.rl_dropped = rl;
 	strbuf_init(&d.out);
 	if (load_config(cfg_path, &d.cfg) < 0)
 		return EXIT_CONFIG;
 	int rc = EXIT_OK;
+	char **paths = NULL;
+	size_t n_paths = 0;
+	struct oeed_error err = {{0}};
 	if (build_core(&d) < 0) {
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	uint64_t bad_lines = 0;
-	long fed = feed_recordings(&d, recs, (size_t)n_recs, INT64_MIN, &bad_lines);
-	if (fed < 0)
+	feed_setup(&d);
+	if (feed_expand(recs, (size_t)n_recs, &paths, &n_paths, &err) < 0 ||
+	    feed_files(&d.feed, paths, n_paths, INT64_MIN, &err) < 0) {
+		fprintf(stderr, "oeed replay: %s\n", err.msg);
 		rc = EXIT_RUNTIME;
-	/* one last tick after the last message, as the live daemon would have reported */
-	if (fed > 0)
-		engine_report(d.engine, d.next_report);
+	}
+	feed_final_tick(&d.feed);
 	flush_lines(&d, true);
 	fflush(stdout);
 	struct ingest_stats is;
@@ -341,11 +257,12 @@ static int cmd_replay(const char *cfg_path, char **recs, int n_recs, bool discar
 	engine_get_stats(d.engine, &es);
 	log_info("replay: %llu messages, %llu bad recording lines, %llu decode errors, %llu "
 		 "unmatched, %llu unmapped, %llu late, %llu skewed, %zu machines",
-		 (unsigned long long)is.messages, (unsigned long long)bad_lines,
+		 (unsigned long long)is.messages, (unsigned long long)d.feed.stats.bad_lines,
 		 (unsigned long long)is.decode_errors, (unsigned long long)is.unmatched,
 		 (unsigned long long)is.unmapped, (unsigned long long)es.late,
 		 (unsigned long long)es.skewed, es.machines);
 out:
+	feed_free_paths(paths, n_paths);
 	core_free(&d);
 	strbuf_free(&d.out);
 	config_free(d.cfg);
@@ -416,8 +333,9 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 	notify_send(&d->notify, status);
 }
 
-static void report_tick(struct daemon *d, oeed_ms tick)
+static void report_tick(void *ctx, oeed_ms tick)
 {
+	struct daemon *d = ctx;
 	engine_report(d->engine, tick);
 	if (!d->to_stdout)
 		self_metrics(d, tick);
@@ -426,7 +344,7 @@ static void report_tick(struct daemon *d, oeed_ms tick)
 static void on_mqtt_msg(void *ctx, const struct mqtt_msg *m)
 {
 	struct daemon *d = ctx;
-	feed_message(d, m->rx_ns, m->topic, m->topic_len, m->payload, m->len);
+	feed_message(&d->feed, m->rx_ns, m->topic, m->topic_len, m->payload, m->len);
 }
 
 static int host_publish(void *ctx, const char *topic, const void *payload, size_t len)
@@ -449,7 +367,7 @@ static int host_publish(void *ctx, const char *topic, const void *payload, size_
 static void host_count(void *ctx, const char *what)
 {
 	struct daemon *d = ctx;
-	log_limited(&d->rl_decode, wall_ms(), LOG_LVL_INFO, "sparkplug: %s", what);
+	log_limited(&d->rl_count, wall_ms(), LOG_LVL_INFO, "sparkplug: %s", what);
 }
 
 static void set_host(struct daemon *d)
@@ -473,7 +391,7 @@ static void write_checkpoint(struct daemon *d, oeed_ms now)
 	strbuf_init(&sb);
 	if (engine_save(d->engine, &sb) < 0) {
 		log_error("checkpoint: out of memory");
-	} else if (checkpoint_write(checkpoint_path(d, path, sizeof(path)), d->last_rx_ns, now,
+	} else if (checkpoint_write(checkpoint_path(d, path, sizeof(path)), d->feed.last_rx_ns, now,
 				    sb.buf, sb.len, &err) < 0) {
 		log_error("%s", err.msg);
 	} else {
@@ -500,20 +418,26 @@ static void restore(struct daemon *d)
 		if (n < 0) {
 			log_error("checkpoint %s: %s: skipped, starting afresh", path, err.msg);
 		} else {
-			d->last_rx_ns = ck.last_rx_ns;
+			d->feed.last_rx_ns = ck.last_rx_ns;
 			log_info("checkpoint restored: %d machines%s", n,
 				 full ? "" : " (windows and periods changed shape: they restart)");
 		}
 	}
 	checkpoint_clear(&ck);
-	if (d->cfg->record.enabled && d->last_rx_ns > 0) {
+	if (d->cfg->record.enabled && d->feed.last_rx_ns > 0) {
 		char dir[4096];
 		snprintf(dir, sizeof(dir), "%s/recordings", d->cfg->state_dir);
-		char *recs[1] = {dir};
+		char *recs[1] = {dir}, **paths = NULL;
+		size_t n_paths = 0;
 		struct stat st;
-		if (stat(dir, &st) == 0) {
-			long fed = feed_recordings(d, recs, 1, d->last_rx_ns, NULL);
-			log_info("recording tail: %ld messages after the checkpoint replayed", fed);
+		if (stat(dir, &st) == 0 && feed_expand(recs, 1, &paths, &n_paths, &err) == 0) {
+			long fed = feed_files(&d->feed, paths, n_paths, d->feed.last_rx_ns, &err);
+			if (fed < 0)
+				log_error("recording tail: %s", err.msg);
+			else
+				log_info("recording tail: %ld messages after the checkpoint replayed",
+					 fed);
+			feed_free_paths(paths, n_paths);
 		}
 	}
 	engine_gap(d->engine, "restart");
@@ -688,6 +612,8 @@ static void reload(struct daemon *d)
 	d->cal = c.cal;
 	d->engine = c.engine;
 	d->ingest = c.ingest;
+	d->feed.ingest = c.ingest;
+	d->feed.interval = nc->report.interval_ms;
 	d->em.site = nc->site;
 	log_set_level((enum log_level)nc->log_level);
 
@@ -738,9 +664,8 @@ static int cmd_run(const char *cfg_path)
 	struct daemon d;
 	memset(&d, 0, sizeof(d));
 	d.cfg_path = cfg_path;
-	d.next_report = OEED_MS_NONE;
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
-	d.rl_decode = d.rl_unmatched = d.rl_dropped = rl;
+	d.rl_dropped = d.rl_count = rl;
 	strbuf_init(&d.out);
 	int rc = EXIT_OK, sfd = -1, tfd = -1, efd = -1;
 	log_init();
@@ -759,6 +684,7 @@ static int cmd_run(const char *cfg_path)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	feed_setup(&d);
 	if (mkdir(d.cfg->state_dir, 0750) < 0 && errno != EEXIST) {
 		log_error("state_dir %s: %s", d.cfg->state_dir, strerror(errno));
 		rc = EXIT_RUNTIME;
@@ -807,8 +733,6 @@ static int cmd_run(const char *cfg_path)
 		goto out;
 	}
 	oeed_ms now = wall_ms();
-	if (d.next_report == OEED_MS_NONE)
-		d.next_report = (now / d.cfg->report.interval_ms + 1) * d.cfg->report.interval_ms;
 	d.next_checkpoint = now + d.cfg->checkpoint_interval_ms;
 	log_info("started: %zu sources, %zu outputs, up to %zu machines, reporting every %lld ms",
 		 d.cfg->n_sources, d.n_outputs, d.cfg->machines.max,
@@ -850,13 +774,7 @@ static int cmd_run(const char *cfg_path)
 		if (d.mqtt)
 			mqtt_drain(d.mqtt, on_mqtt_msg, &d, 8192);
 		now = wall_ms();
-		const oeed_ms interval = d.cfg->report.interval_ms;
-		if (now - d.next_report > MAX_CATCHUP_TICKS * interval)
-			d.next_report = (now / interval - MAX_CATCHUP_TICKS) * interval;
-		while (now >= d.next_report + TICK_GRACE_MS) {
-			report_tick(&d, d.next_report);
-			d.next_report += interval;
-		}
+		feed_ticks_until(&d.feed, now - TICK_GRACE_MS);
 		flush_lines(&d, true);
 		for (size_t i = 0; i < d.n_outputs; i++)
 			output_tick(d.outputs[i], now);

@@ -10,6 +10,7 @@
  * lists evidence: failures and downtime by reason from the state changes (the same change
  * events `oeed replay` writes as machine_state). */
 #include "report.h"
+#include "feed.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -35,58 +36,9 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
 /* ---- replay (the rule of `oeed replay`, main.c) ---- */
 
-static int append_path(char ***paths, size_t *n, const char *p)
+static void replay_tick(void *ctx, oeed_ms t)
 {
-	char **np = realloc(*paths, (*n + 1) * sizeof(char *));
-	if (!np)
-		return -ENOMEM;
-	*paths = np;
-	if (!(np[*n] = strdup(p)))
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
-int replay_expand(char *const *args, int n_args, char ***ret_paths, size_t *ret_n,
-		  struct oeed_error *err)
-{
-	char **paths = NULL;
-	size_t n = 0;
-	int r = 0;
-	for (int i = 0; i < n_args && r == 0; i++) {
-		struct stat st;
-		if (stat(args[i], &st) < 0) {
-			r = -errno;
-			snprintf(err->msg, sizeof(err->msg), "%s: %s", args[i], strerror(errno));
-			break;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			r = append_path(&paths, &n, args[i]);
-			continue;
-		}
-		char **dir = NULL;
-		size_t nd = 0;
-		r = recording_list_dir(args[i], &dir, &nd);
-		if (r < 0)
-			snprintf(err->msg, sizeof(err->msg), "%s: %s", args[i], strerror(-r));
-		for (size_t j = 0; j < nd; j++) {
-			if (r == 0)
-				r = append_path(&paths, &n, dir[j]);
-			free(dir[j]);
-		}
-		free(dir);
-	}
-	if (r == -ENOMEM)
-		snprintf(err->msg, sizeof(err->msg), "out of memory");
-	if (r < 0) {
-		for (size_t j = 0; j < n; j++)
-			free(paths[j]);
-		free(paths);
-		return r;
-	}
-	*ret_paths = paths;
-	*ret_n = n;
-	return 0;
+	engine_report(ctx, t);
 }
 
 int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *sink,
@@ -96,8 +48,6 @@ int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *s
 	struct calendar *cal = NULL;
 	struct engine *e = NULL;
 	struct ingest *in = NULL;
-	struct replay_stats stats = {0, 0, 0};
-	struct log_ratelimit rl = LOG_RATELIMIT_INIT(1000, 20);
 	int r =
 	    calendar_new(cfg->report.timezone, cfg->report.shifts, cfg->report.n_shifts, &cal, err);
 	if (r == 0)
@@ -106,44 +56,18 @@ int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *s
 		r = ingest_new(cfg, e, NULL, &in, err);
 	if (r < 0)
 		goto out;
-	const oeed_ms interval = cfg->report.interval_ms > 0 ? cfg->report.interval_ms : 10000;
-	oeed_ms next_tick = OEED_MS_NONE, last_rx = OEED_MS_NONE;
-	for (size_t p = 0; p < n_paths; p++) {
-		struct recording_reader *rd;
-		r = recording_reader_open(paths[p], &rd, err);
-		if (r < 0)
-			goto out;
-		struct recording_msg m;
-		int k;
-		while ((k = recording_next(rd, &m, err)) != 0) {
-			if (k < 0) {
-				stats.bad_lines++;
-				log_limited(&rl, 0, LOG_LVL_WARN, "%s (line skipped)", err->msg);
-				continue;
-			}
-			oeed_ms rx = m.rx_ns / 1000000;
-			if (next_tick == OEED_MS_NONE)
-				next_tick = (rx / interval + 1) * interval;
-			while (rx >= next_tick) {
-				engine_report(e, next_tick);
-				next_tick += interval;
-			}
-			struct ingest_error ierr;
-			stats.messages++;
-			if (ingest_message(in, m.topic, m.topic_len, m.payload, m.len, rx, &ierr) <
-			    0) {
-				stats.rejected++;
-				log_limited(&rl, rx, LOG_LVL_WARN, "%s", ierr.msg);
-			}
-			last_rx = rx;
-		}
-		recording_reader_close(rd);
+	struct feed f;
+	feed_init(&f, in, cfg->report.interval_ms, replay_tick, NULL, e);
+	long fed = feed_files(&f, paths, n_paths, INT64_MIN, err);
+	if (fed < 0) {
+		r = (int)fed;
+		goto out;
 	}
-	/* one last tick after the last message, as the live daemon would have reported */
-	if (last_rx != OEED_MS_NONE)
-		engine_report(e, next_tick);
+	feed_final_tick(&f);
 	err->msg[0] = '\0';
-	*ret = stats;
+	ret->messages = f.stats.messages;
+	ret->bad_lines = f.stats.bad_lines;
+	ret->rejected = f.stats.rejected;
 out:
 	ingest_free(in);
 	engine_free(e);
@@ -882,8 +806,9 @@ static void svg_series(struct strbuf *sb, const struct collect *col, const struc
 	strbuf_printf(sb,
 		      "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>"
 		      "<g transform=\"translate(%.0f,%.0f)\">"
-		      "<rect width=\"12\" height=\"10\" fill=\"#888\"/><text x=\"16\" y=\"9\">per "
-		      "%s</text>"
+		      "<rect width=\"4\" height=\"10\" fill=\"#2e7d32\"/><rect x=\"4\" width=\"4\" "
+		      "height=\"10\" fill=\"#ef8f00\"/><rect x=\"8\" width=\"4\" height=\"10\" "
+		      "fill=\"#c62828\"/><text x=\"16\" y=\"9\">per %s</text>"
 		      "<line x1=\"90\" x2=\"110\" y1=\"5\" y2=\"5\" stroke=\"#1f4e9c\" "
 		      "stroke-width=\"2\"/><text x=\"114\" y=\"9\">period so far</text>"
 		      "<line x1=\"210\" x2=\"230\" y1=\"5\" y2=\"5\" stroke=\"#2e7d32\" "
@@ -1318,7 +1243,7 @@ int report_main(int argc, char **argv)
 		col.sub = sub;
 	}
 
-	if (replay_expand(args.recs, args.n_recs, &paths, &n_paths, &err) < 0) {
+	if (feed_expand(args.recs, (size_t)args.n_recs, &paths, &n_paths, &err) < 0) {
 		fprintf(stderr, "oeed report: %s\n", err.msg);
 		rc = EXIT_RUNTIME;
 		goto out;

@@ -19,11 +19,6 @@ struct replay_stats {
 	uint64_t rejected;  /* messages ingest rejected (decode errors, unmatched, ...) */
 };
 
-/* Expands recordings given on the command line (files, or directories of recording files in
- * time order) into a list of files. The caller frees each string and the array. */
-int replay_expand(char *const *args, int n_args, char ***ret_paths, size_t *ret_n,
-		  struct oeed_error *err);
-
 /* Feeds the recording files through calendar + engine + ingest built from cfg, exactly as
  * `oeed replay` does: messages in file order, a report tick at every multiple of
  * report.interval before the first message received at or after it, one last tick after the

@@ -50,9 +50,15 @@ static void check_output(const struct strbuf *out)
 		fprintf(stderr, "output does not end in a newline\n");
 		abort();
 	}
-	if (plugin_utf8_valid((const uint8_t *)s, len) != len) {
-		fprintf(stderr, "invalid UTF-8 at byte %zu of the output:\n%s",
-			plugin_utf8_valid((const uint8_t *)s, len), s);
+	size_t bad = plugin_utf8_valid((const uint8_t *)s, len);
+	if (bad != len) {
+		size_t from = bad, to = bad;
+		while (from > 0 && s[from - 1] != '\n')
+			from--;
+		while (to < len && s[to] != '\n')
+			to++;
+		fprintf(stderr, "invalid UTF-8 (byte 0x%02x) at column %zu of the line:\n%.*s\n",
+			(unsigned char)s[bad], bad - from + 1, (int)(to - from), s + from);
 		abort();
 	}
 	if (memchr(s, '\r', len) || memchr(s, '\0', len)) {

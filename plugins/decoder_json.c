@@ -264,6 +264,9 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 {
 	if (cJSON_IsNull(n))
 		return 1;
+	/* cJSON reads 1e400 as infinity; numeric strings are held to the same rule. */
+	if (cJSON_IsNumber(n) && !isfinite(n->valuedouble))
+		return plugin_error(err, 0, -EBADMSG, "%s: number out of range", p->text);
 	v->signal = sig;
 	if (sig == SIG_STATE) {
 		v->kind = VAL_STR;

@@ -25,7 +25,8 @@
  * Values: Int8..Int64, UInt8..UInt64, DateTime, Float, Double: VAL_NUM (signed types are
  * reinterpreted from Sparkplug's unsigned wire fields); Boolean: VAL_BOOL, but "true"/"false"
  * as VAL_STR for the state signal, and for the cycle signal only true counts (one cycle);
- * String/Text: VAL_STR. Other types are counted "unsupported_type", null values skipped.
+ * String/Text: VAL_STR (invalid UTF-8 is counted "invalid_utf8" and skipped). Other types are
+ * counted "unsupported_type", null values skipped.
  * Event time: the metric's timestamp, else the payload's, else none; historical metrics thus
  * land at their own timestamps.
  *
@@ -349,6 +350,11 @@ static bool metric_value(const struct spb_state *st, const Spb__Payload__Metric 
 		v->kind = VAL_STR;
 		v->str = m->string_value;
 		v->len = strlen(m->string_value);
+		/* protobuf-c does not check UTF-8; such a string would spoil the line protocol. */
+		if (plugin_utf8_valid((const uint8_t *)v->str, v->len) != v->len) {
+			count(st, "invalid_utf8");
+			return false;
+		}
 		return true;
 	default:
 		count(st, "unsupported_type");

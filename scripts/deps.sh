@@ -10,6 +10,7 @@ PKGS=(
   openssl curl tzdata python3 time gnuplot-nox
   man-db groff-base systemd
   libssl-dev chromium
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -487,6 +487,12 @@ static void test_json_fields(void)
 	CHECK_STR(x.err.msg, "$.scrap: expected a number, got array");
 	CHECK_INT(run(&x, "{\"state\":{\"a\":1}}"), -EBADMSG);
 	CHECK_STR(x.err.msg, "$.state: expected a string, number or boolean, got object");
+	/* found by fuzz/fuzz-decoder-json: cJSON reads 1e400 as infinity */
+	CHECK_INT(run(&x, "{\"parts\":1e400}"), -EBADMSG);
+	CHECK_STR(x.err.msg, "$.parts: number out of range");
+	CHECK_INT(x.cap.n, 0);
+	CHECK_INT(run(&x, "{\"state\":-1e999}"), -EBADMSG);
+	CHECK_STR(x.err.msg, "$.state: number out of range");
 
 	/* a bad timestamp makes the whole message an error */
 	CHECK_INT(run(&x, "{\"ts\":\"yesterday\",\"state\":\"RUNNING\"}"), -EBADMSG);

@@ -324,6 +324,19 @@ int main(void)
 	CHECK_INT(f.publishes, 3);
 	CHECK_INT(f.seq_gap, 1);
 
+	/* Found by fuzz/fuzz-decoder-sparkplug: protobuf-c does not check UTF-8, so a string that
+	 * is not UTF-8 is counted and skipped; the other metrics of the message stand. */
+	pb_init(&b, 7200, 2);
+	set_str(pb_metric(&b, "Machine/State", -1, 12), "RUN\xff");
+	set_int(pb_metric(&b, "Counts/Total", -1, 7), 51);
+	CHECK_INT(decode(d, st, &f, "spBv1.0/G/NDATA/N1", &b, &err), 0);
+	CHECK_INT(f.n, 1);
+	CHECK_INT(f.v[0].signal, SIG_TOTAL);
+	CHECK_NEAR(f.v[0].num, 51, 0);
+	CHECK_INT(f.other_counts, 1);
+	CHECK_INT(f.seq_gap, 1);
+	f.other_counts = 0;
+
 	/* Garbage is not a payload; a wrong topic is not Sparkplug. */
 	static const uint8_t garbage[] = {0xff, 0xff, 0xff};
 	struct oeed_msg gm = {.topic = "spBv1.0/G/NDATA/N1",

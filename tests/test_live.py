@@ -17,8 +17,8 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, Mosquitto, Oeed, TestCase, free_port, run_oeed,  # noqa: E402
-                     stop_pid, wait_until)
+from harness import (BUILD, SOURCE, Mosquitto, Oeed, TestCase, free_port,  # noqa: E402
+                     run_oeed, wait_until)
 
 SIM = os.path.join(BUILD, "sim", "oeed-sim")
 
@@ -216,6 +216,59 @@ outputs:
 """
 
 
+def first_difference(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return f"line {i}:\n live:   {x}\n replay: {y}"
+    return f"lengths {len(a)} and {len(b)}"
+
+
+def rec_line(rx_ns, topic, data):
+    """One line of oeed's recording format (interface.md)."""
+    if isinstance(data, str):
+        data = data.encode()
+    return (f"{rx_ns} {urllib.parse.quote(topic, safe='/')} "
+            f"{base64.b64encode(data).decode()}\n")
+
+
+def replay(cfg_path, recs):
+    r = run_oeed(["replay", "-c", cfg_path] + list(recs), timeout=120)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout.decode().splitlines(), r.stderr.decode()
+
+
+class TwoPortBroker(Mosquitto):
+    """mosquitto with a listener for the test's publishers (self.port) and one for oeed
+    (self.oeed_port) that can be left out on a restart, so that messages published then
+    are certainly queued in oeed's persistent session. save_always: mosquitto saves its
+    store after every change (autosave_on_changes with an interval of 1), which makes a
+    SIGKILL lose nothing that was stored."""
+
+    def __init__(self, save_always=False):
+        super().__init__()
+        self.oeed_port = free_port()
+        self.save_always = save_always
+        self.oeed_listener = True
+
+    def start(self):
+        conf = f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        if self.oeed_listener:
+            conf += f"listener {self.oeed_port} 127.0.0.1\n"
+        if self.save_always:
+            conf += "autosave_interval 1\nautosave_on_changes true\n"
+        self.extra_conf = conf
+        if os.geteuid() == 0:
+            # mosquitto started as root drops to its own user before saving its store
+            # (mosquitto.db): without this every save fails with "Permission denied" and a
+            # restart forgets all sessions.
+            shutil.chown(self.dir, "mosquitto")
+        super().start()
+
+    @property
+    def oeed_url(self):
+        return f"tcp://127.0.0.1:{self.oeed_port}"
+
+
 class Daemon(Oeed):
     """Oeed with its file output and a few waits."""
 
@@ -317,6 +370,313 @@ class LiveTests:
             assert d.out.states("spm1")[3][0] == "unknown", d.out.states("spm1")
             assert d.out.states("spm1")[3][4] == t0 + 200000, d.out.states("spm1")
             assert d.alive()
+
+    # ---- restarts with a persistent session: nothing lost, nothing counted twice ----
+
+    STATES = ["RUN", "STOP", "RUN", "WAIT", "RUN", "BRK"]  # neighbours always differ
+
+    def _batch(self, seq, base, machines, n):
+        """n JSON messages per machine, event times 60 s apart from base: appended to seq as
+        (topic, payload, ts); returns them grouped by topic for publishing."""
+        by_topic = {}
+        for m in machines:
+            k = sum(1 for t, _, _ in seq if t == f"j/{m}/data")
+            for i in range(k, k + n):
+                ts = base + i * 60000
+                doc = json.dumps({"state": self.STATES[i % len(self.STATES)],
+                                  "parts": 100 + 3 * i, "ts": ts})
+                seq.append((f"j/{m}/data", doc, ts))
+                by_topic.setdefault(f"j/{m}/data", []).append(doc)
+        return by_topic
+
+    def _broker_restart(self, kill):
+        machines = ["r1", "r2"]
+        # 2 h ago, 60 s apart: the arrival gaps (seconds) never exceed the event gaps, so no
+        # event is late and the event times alone decide every machine_state line
+        base = now_ms() - 2 * 3600 * 1000
+        seq = []
+        with TwoPortBroker(save_always=kill) as mq:
+            with Daemon(mq.oeed_url, "rs") as d:
+                wait_online(mq.port, "st/rs")
+                for topic, docs in self._batch(seq, base, machines, 8).items():
+                    mq.publish_lines(topic, docs)
+                d.wait_messages(len(seq))
+                # down: oeed cannot reach the broker, which queues what comes in the meantime
+                if kill:
+                    time.sleep(1.0)
+                    mq.kill()
+                else:
+                    mq.stop()
+                d.wait_for(lambda: "lost; reconnecting" in d.logtext(), "the lost connection")
+                mq.oeed_listener = False
+                mq.start()
+                for topic, docs in self._batch(seq, base, machines, 8).items():
+                    mq.publish_lines(topic, docs)
+                if kill:
+                    time.sleep(1.0)  # the store is saved in the broker's next loop turn
+                    mq.kill()
+                else:
+                    mq.stop()
+                mq.oeed_listener = True
+                mq.start()
+                d.wait_messages(len(seq), timeout=30)
+                # and after the reconnect, live again
+                for topic, docs in self._batch(seq, base, machines, 4).items():
+                    mq.publish_lines(topic, docs)
+                st = d.wait_messages(len(seq))
+                assert st["late"] == 0 and st["decode_errors"] == 0, st
+                d.stop()
+                live = sorted(x for x in d.out.lines() if x.startswith("machine_state"))
+                assert d.logtext().count("mqtt: connected to") == 2, d.logtext()
+                # the expected figures: replay of what was published, received at event time
+                rec = os.path.join(d.dir, "expected.rec")
+                with open(rec, "w") as f:
+                    for topic, doc, ts in sorted(seq, key=lambda x: x[2]):
+                        f.write(rec_line(ts * 1000000, topic, doc))
+                want, _ = replay(d.config, [rec])
+                want = sorted(x for x in want if x.startswith("machine_state"))
+                assert len(want) == 40, want
+                assert live == want, (live, want)
+
+    def test_b1_broker_sigterm_restart(self):
+        self._broker_restart(kill=False)
+
+    def test_b2_broker_sigkill_restart_saving_every_change(self):
+        self._broker_restart(kill=True)
+
+    def test_b3_broker_sigkill_without_saving_loses_the_queue(self):
+        """The control for b2: with mosquitto's default (save on exit only) a SIGKILL loses
+        the session and what it queued; oeed resubscribes and goes on with new messages."""
+        base = now_ms() - 2 * 3600 * 1000
+        seq = []
+        with TwoPortBroker() as mq, Daemon(mq.oeed_url, "rk") as d:
+            wait_online(mq.port, "st/rk")
+            mq.oeed_listener = False
+            mq.stop()
+            mq.start()
+            for topic, docs in self._batch(seq, base, ["k1"], 5).items():
+                mq.publish_lines(topic, docs)
+            mq.kill()
+            mq.oeed_listener = True
+            mq.start()
+            d.wait_for(lambda: d.logtext().count("mqtt: connected to") == 2, "the reconnect")
+            lost = len(seq)
+            for topic, docs in self._batch(seq, base, ["k1"], 2).items():
+                n = [0]
+
+                def probe():  # until the new subscription is in place
+                    mq.publish(topic, docs[0])
+                    n[0] += 1
+                    time.sleep(0.3)
+                    return (d.out.self_metrics() or {}).get("messages", 0) > 0
+                d.wait_for(probe, "the resubscription")
+                mq.publish(topic, docs[1])
+            st = d.wait_messages(n[0] + 1)
+            states = d.out.states("k1")
+            assert [s[4] for s in states] == [base + lost * 60000, base + (lost + 1) * 60000], \
+                states
+            # a repeated probe is late (the machine's clock moved on) and changes nothing
+            assert st["late"] == n[0] - 1, st
+
+    def test_c_daemon_stopped_and_started(self):
+        """oeed stops (SIGTERM) while the machines go on publishing; the broker keeps the
+        QoS 1 messages in oeed's session and delivers them after the restart, once each."""
+        with Mosquitto() as mq, Daemon(mq.url, "cs") as d:
+            pub = {"o1": [], "o2": []}
+            counts = {"o1": 0, "o2": 0}
+
+            def step(n):
+                for m in ("o1", "o2"):
+                    for _ in range(n):
+                        k = len(pub[m])
+                        state = self.STATES[k % len(self.STATES)]
+                        pub[m].append(state)
+                        counts[m] += 5 + k
+                        mq.publish_lines(f"f/l1/{m}/state", [state])
+                        mq.publish_lines(f"f/l1/{m}/count", [str(1000 + counts[m])])
+            wait_online(mq.port, "st/cs")
+            step(3)
+            d.wait_messages(12)
+            d.stop()
+            assert retained(mq.port, "st/cs") == "offline"
+            step(4)   # published while oeed is away: queued by the broker
+            d.start()
+            d.wait_messages(16)  # the new process counts from 0
+            wait_online(mq.port, "st/cs")
+            step(2)
+            st = d.wait_messages(24)
+            assert st["decode_errors"] == 0 and st["late"] == 0, st
+            assert "checkpoint restored: 2 machines" in d.logtext(), d.logtext()
+            for m in ("o1", "o2"):
+                states = d.out.states(m)
+                seen = [s[1] for s in states if s[0] != "unknown"]
+                assert seen == pub[m], (m, seen, pub[m])
+                # the restart makes each machine unknown until it reports again
+                assert [s[0] for s in states].count("unknown") == 1, states
+            # counts: the first value after the restart (unknown) is a new baseline, so
+            # the increase from the last count before the stop to it is not counted
+            # o1/o2 counters: 1005 (baseline),+6,+7 | stop | +8 (baseline),+9,+10,+11 | +12,+13
+            want = 6 + 7 + 9 + 10 + 11 + 12 + 13
+            d.wait_for(lambda: all(d.out.kpi(m, "1h")["total_count"] == want
+                                   for m in ("o1", "o2")),
+                       f"total_count {want}")
+
+    # ---- TLS and passwords ----
+
+    def test_d1_tls_client_certificate(self):
+        from test_mqtt import make_certs  # H6's openssl CA, server and client certificates
+        d_certs = tempfile.mkdtemp(prefix="oeed-live-tls-")
+        try:
+            certs = make_certs(d_certs, "IP:127.0.0.1")
+            port, tls_port = free_port(), free_port()
+            conf = (f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                    f"listener {tls_port} 127.0.0.1\ncafile {certs['ca.crt']}\n"
+                    f"certfile {certs['server.crt']}\nkeyfile {certs['server.key']}\n"
+                    "require_certificate true\n")
+            tls = (f"  tls: {{ ca_file: {certs['ca.crt']}, cert_file: {certs['client.crt']}, "
+                   f"key_file: {certs['client.key']} }}\n")
+            with Mosquitto(port=port, extra_conf=conf) as mq, \
+                    Daemon(f"ssl://127.0.0.1:{tls_port}", "tls", extra_mqtt=tls) as d:
+                wait_online(mq.port, "st/tls")
+                assert f"connected to ssl://127.0.0.1:{tls_port}" in d.logtext()
+                mq.publish("f/l1/s1/state", "RUN")
+                mq.publish("f/l1/s1/state", "STOP")
+                d.wait_messages(2)
+                assert [s[:3] for s in d.out.states("s1")] == [
+                    ("running", "RUN", ""), ("down", "STOP", "fault")]
+                assert "New client connected" in mq.logtext() and " as tls " in mq.logtext()
+        finally:
+            shutil.rmtree(d_certs, ignore_errors=True)
+
+    def test_d2_wrong_password_then_fixed(self):
+        right, wrong = "Right-Pa55", "Wr0ng-s3cret"
+        port = free_port()
+        d_pw = tempfile.mkdtemp(prefix="oeed-live-pw-")
+        try:
+            pwfile = os.path.join(d_pw, "passwd")
+            subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, "oeed", right], check=True,
+                           timeout=30, capture_output=True)
+            os.chmod(pwfile, 0o644)  # mosquitto reads it as its own user
+            os.chmod(d_pw, 0o755)
+            secret = os.path.join(d_pw, "client.secret")
+            with open(secret, "w") as f:
+                f.write(wrong + "\n")
+            conf = (f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+                    f"password_file {pwfile}\n")
+            mqtt = f"  username: oeed\n  password_file: {secret}\n"
+            with Mosquitto(port=port, extra_conf=conf) as mq, \
+                    Daemon(mq.url, "pw", extra_mqtt=mqtt) as d:
+                want = f"oeed: error: mqtt: connect to {mq.url} failed: not authorized"
+                d.wait_for(lambda: want in d.logtext(), "the connect error")
+                # it keeps trying (mosquitto names no client id for a refused login)
+                d.wait_for(lambda: mq.logtext().count("disconnected, not authorised") >= 3,
+                           "three refused attempts")
+                assert d.alive()
+                assert wrong not in d.logtext() and right not in d.logtext()
+                # fix the broker's user database: the next attempt gets in
+                subprocess.run(["mosquitto_passwd", "-b", pwfile, "oeed", wrong], check=True,
+                               timeout=30, capture_output=True)
+                mq.proc.send_signal(signal.SIGHUP)
+                wait_online(mq.port, "st/pw", ["-u", "oeed", "-P", wrong])
+                subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                                "-t", "f/l1/p1/state", "-m", "RUN", "-u", "oeed", "-P", wrong],
+                               check=True, timeout=10)
+                d.wait_messages(1)
+                assert [s[:3] for s in d.out.states("p1")] == [("running", "RUN", "")]
+        finally:
+            shutil.rmtree(d_pw, ignore_errors=True)
+
+    # ---- live equals replay of the live recording ----
+
+    def test_e_live_equals_replay_of_recording(self):
+        with open(os.path.join(SOURCE, "config", "demo.yaml")) as f:
+            demo = f.read()
+        with Mosquitto() as mq:
+            cfg = (demo.replace("state_dir: /tmp/oeed-demo", 'state_dir: "@STATE_DIR@"\nrecord: true')
+                   .replace("url: tcp://127.0.0.1:1883", f"url: {mq.url}")
+                   .replace("clean_session: true", "clean_session: false\n  status_topic: st/sim")
+                   .replace("interval: 10s", "interval: 1s"))
+            d = Oeed(cfg)
+            out = Out(os.path.join(d.dir, "out.lp"))
+            d.config_text = d.config_text.replace('path: "-"', f"path: {out.path}")
+            with d:
+                wait_online(mq.port, "st/sim")
+                # 12 machines, text and JSON, 20x faster than real time (so without payload
+                # timestamps): state changes, counters, micro-stops within seconds
+                sim = subprocess.run(
+                    [SIM, "live", "--url", mq.url, "--machines", "12", "--rate", "300",
+                     "--speed", "20", "--no-ts", "--stagger", "2s", "--duration", "12s",
+                     "--stop-every", "1m", "--fault-every", "3m", "--idle-every", "3m",
+                     "--qos", "1", "--client-id", "sim", "--seed", "7"],
+                    capture_output=True, timeout=60)
+                assert sim.returncode == 0, sim.stderr.decode()
+                time.sleep(2.5)
+                d.stop()
+                live = out.lines()
+                assert d.logtext().count("mqtt: connected") == 1, d.logtext()
+                want, err = replay(d.config, [os.path.join(d.dir, "state", "recordings")])
+        m = re.search(r"replay: (\d+) messages", err)
+        assert m, err
+        n_msgs = int(m.group(1))
+        assert n_msgs > 500, err
+        selfm = [parse_line(x)[2] for x in live if x.startswith("oeed,")]
+        assert selfm[-1]["messages"] == n_msgs, (selfm[-1], n_msgs)
+        # replay's last report tick: one interval boundary after the last message
+        # and live reports ticks before the first message, which replay cannot know of
+        tick = max(parse_line(x)[3] for x in want if x.startswith("contract"))
+        first = parse_line(want[0])[3]
+        live_cmp = [x for x in live
+                    if not x.startswith("oeed,") and first <= parse_line(x)[3] <= tick]
+        want_cmp = [x for x in want if parse_line(x)[3] <= tick]
+        states = [x for x in want_cmp if x.startswith("machine_state")]
+        assert len(states) > 30, len(states)
+        assert len({parse_line(x)[1]["category"] for x in states}) >= 3, states
+        assert live_cmp == want_cmp, first_difference(live_cmp, want_cmp)
+
+    # ---- bad input never stops the daemon ----
+
+    def test_f_bad_input(self):
+        junk = """  - topic: "junk/{machine}/x"
+    decoder: text
+    signal: state
+"""
+        with Mosquitto() as mq, Daemon(mq.url, "bad", extra_sources=junk, max_machines=4) as d:
+            wait_online(mq.port, "st/bad")
+            # the junk source leaves its subscription in the persistent session when the
+            # daemon restarts without it: its topics then match no source
+            d.stop()
+            d.config_text = d.config_text.replace(junk, "")
+            d.start()
+            wait_online(mq.port, "st/bad")
+            t0 = now_ms() - 60000
+            mq.publish("j/b1/data", json.dumps({"state": "RUN", "parts": 10, "ts": t0}))
+            bad = [
+                ("j/b1/data", '{"state":"STOP","parts":1'),              # truncated
+                ("j/b1/data", "[" * 200000),                               # huge, deep
+                ("j/b1/data", '{"state":"STOP","x":"' + "y" * 500000),    # huge, truncated
+                ("j/b1/data", '{"state":{"a":1},"parts":"many"}'),        # wrong types
+                ("j/b1/data", '{"parts":-5}'),                            # negative count
+                ("j/b1/data", b'{"state":"\xff\xfe"}'),                   # invalid UTF-8
+                ("f/l1/b1/state", b"\xc3\x28RUN"),                        # invalid UTF-8
+                ("f/l1/b1/count", "12x"),                                  # not a number
+                ("f/l1/b1/state", b"R" * (1 << 20)),                      # 1 MiB: unmapped
+                ("f/l1/b1/state", b"R" * ((1 << 20) + 1)),                # too large
+                ("spBv1.0/plant1/DDATA/edge9/spx", b"\xff\xff\xff\xff\xff"),  # not protobuf
+                ("spBv1.0/plant1/DDATA/edge9/spx", payload(                # alias, no birth
+                    [metric(alias=7, datatype=INT32, value=1)], ts=t0, seq=5)),
+                ("junk/b1/x", "RUN"),                                      # no source
+            ]
+            for topic, data in bad:
+                mq.publish(topic, data)
+            for i in range(5):                                             # beyond machines.max
+                mq.publish(f"f/l1/extra{i}/state", "RUN")
+            # a flood of 1000 bad messages
+            mq.publish_lines("j/b2/data", ['{"state":' for _ in range(1000)])
+            mq.publish("j/b1/data", json.dumps({"state": "STOP", "parts": 25, "ts": t0 + 5000}))
+            st = d.wait_messages(1 + len(bad) - 1 + 5 + 1000 + 1)
+            print(st)
+            print(d.logtext())
+            print(d.out.states("b1"))
 
 
 if __name__ == "__main__":

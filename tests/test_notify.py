@@ -214,11 +214,15 @@ class Notify:
                     f.write(d.config_text)
                 env = dict(os.environ, **d.env)
                 with open(d.log, "ab") as err:
+                    script = 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" -c "$1"'
                     d.proc = subprocess.Popen(
-                        ["sh", "-c", 'WATCHDOG_PID=$$; export WATCHDOG_PID; exec "$0" -c "$1"', harness.OEED,
-                         d.config], env=env, stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL, stderr=err)
+                        ["sh", "-c", script, harness.OEED, d.config], env=env,
+                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
                 ns.wait_for("READY", "1")
+                # the exec kept the pid, so the daemon did see its own pid there
+                with open(f"/proc/{d.proc.pid}/environ", "rb") as f:
+                    env_seen = f.read().split(b"\0")
+                assert f"WATCHDOG_PID={d.proc.pid}".encode() in env_seen
                 t0 = time.monotonic()
                 ns.poll(3.0)
                 pings = ns.count("WATCHDOG", t0, t0 + 3.0)

@@ -109,7 +109,8 @@ def close_rel(a, b, rel=1e-9):
 
 
 # ---- PNG decoding (zlib + the five scanline filters of the PNG spec) ----
-def png_pixels(path):
+def png_pixels(path, max_rows=None):
+    """Decodes the first max_rows rows (a row is unfiltered from the one above only)."""
     with open(path, "rb") as f:
         data = f.read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -128,7 +129,7 @@ def png_pixels(path):
     raw = zlib.decompress(idat)
     stride = w * bpp
     rows, prev = [], bytearray(stride)
-    for y in range(h):
+    for y in range(min(h, max_rows or h)):
         ft = raw[y * (stride + 1)]
         line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
         for i in range(stride):
@@ -222,10 +223,10 @@ class Tests:
         png = os.path.join(m["dir"], "report.png")
         p = chromium("--screenshot=" + png, "--window-size=1200,2000", "file://" + html)
         assert p.returncode == 0 and os.path.exists(png), p.stderr.decode()[-2000:]
-        w, h, bpp, rows = png_pixels(png)
+        w, h, bpp, rows = png_pixels(png, max_rows=1000)  # the summary and the charts
         assert (w, h) == (1200, 2000), (w, h)
         colors, dark = set(), 0
-        for y in range(0, h, 4):
+        for y in range(0, len(rows), 4):
             row = rows[y]
             for x in range(0, w * bpp, 4 * bpp):
                 px = row[x:x + 3]
