@@ -2,7 +2,9 @@
 #include "emit.h"
 
 #include <math.h>
+#include <string.h>
 #include "lineproto.h"
+#include "log.h"
 
 static void machine_tags(struct emitter *em, struct lp_line *l, const struct engine_machine_info *m)
 {
@@ -56,9 +58,27 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 		em->lines++;
 }
 
+static void log_contract(const struct contract_result *r)
+{
+	char v[32] = "-";
+	if (r->has_value)
+		snprintf(v, sizeof(v), "%.6g", r->value);
+	if (r->final)
+		log_info("contract %s: %s period closed: %s (%s %s, target %.6g, minimum %.6g, "
+			 "coverage %.4g)",
+			 r->contract->name, r->period_label, r->status, kpi_name(r->contract->kpi), v,
+			 r->contract->target, r->contract->minimum, r->coverage);
+	else if (r->prev_status && strcmp(r->prev_status, r->status) != 0)
+		log_info("contract %s: %s -> %s (%s %s, target %.6g, minimum %.6g)",
+			 r->contract->name, r->prev_status, r->status, kpi_name(r->contract->kpi), v,
+			 r->contract->target, r->contract->minimum);
+}
+
 static void on_contract(void *ctx, const struct contract_result *r)
 {
 	struct emitter *em = ctx;
+	if (em->log_status)
+		log_contract(r);
 	if (em->discard)
 		return;
 	struct lp_line l;

@@ -11,6 +11,7 @@ struct emitter {
 	const char *site; /* NULL: no site tag */
 	uint64_t lines;   /* lines appended so far */
 	bool discard;     /* compute everything but write nothing (benchmarks) */
+	bool log_status;  /* log contract status changes and period outcomes (the daemon) */
 };
 
 /* A sink that writes into em->out. */

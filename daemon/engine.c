@@ -1060,7 +1060,8 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	else
 		r.status = ok_b && !meets(c, r.best_case, c->minimum) ? "breached"
 								       : "below_minimum";
-	cs->last_status = r.status;
+	r.prev_status = cs->last_status;
+	cs->last_status = final ? NULL : r.status; /* a new period starts without history */
 	if (e->sink.contract)
 		e->sink.contract(e->sink.ctx, &r);
 }

@@ -42,6 +42,7 @@ struct contract_result {
 	bool has_value;
 	double value, best_case, worst_case, coverage;
 	const char *status; /* met | on_track | at_risk | below_minimum | breached | no_data */
+	const char *prev_status; /* at the previous evaluation, NULL for the first one */
 	bool final;
 	unsigned n_machines;
 };
@@ -94,7 +95,9 @@ void engine_cycle(struct engine *e, int m, oeed_ms ts, oeed_ms now, double secon
 /* The machine is reported dead (Sparkplug NDEATH/DDEATH, a last will): unknown from ts. */
 void engine_death(struct engine *e, int m, oeed_ms ts, oeed_ms now);
 /* Advances every machine to its clock at `now` (stale timeouts, period ends with their final
- * records). Cheap; the daemon calls it at least every second. */
+ * records). The live daemon does not call it between report ticks, so that it feeds the engine
+ * exactly as a replay does (engine_report advances too); it calls it once at stop, so the
+ * checkpoint holds all the time it watched. */
 void engine_advance(struct engine *e, oeed_ms now);
 /* A report tick: advance, then emit machine_kpi for every window and open period and the
  * contract records, all stamped with each machine's clock. */

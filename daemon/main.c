@@ -74,6 +74,7 @@ struct daemon {
 	struct oeed_decoder_host host;
 	struct feed feed; /* messages and report ticks into the engine */
 	oeed_ms next_checkpoint;
+	oeed_ms next_sync; /* of the recording */
 	uint64_t queue_dropped_seen;
 	struct log_ratelimit rl_dropped, rl_rebirth, rl_count;
 	bool to_stdout; /* replay: lines go to stdout instead of the outputs */
@@ -105,6 +106,9 @@ static void usage(FILE *f)
 		   "directories),\n"
 		   "                                  line protocol to stdout (--no-output: compute\n"
 		   "                                  everything, write nothing: for benchmarks)\n"
+		   "  oeed report -c FILE --contract NAME --period LABEL [--html FILE] REC...\n"
+		   "                                  a contract's evidence for one period (LABEL:\n"
+		   "                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 night\")\n"
 		   "  oeed --version | --help\n"
 		   "Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
 		   "Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
@@ -685,6 +689,7 @@ static int cmd_run(const char *cfg_path)
 		goto out;
 	}
 	feed_setup(&d);
+	d.em.log_status = true;
 	if (mkdir(d.cfg->state_dir, 0750) < 0 && errno != EEXIST) {
 		log_error("state_dir %s: %s", d.cfg->state_dir, strerror(errno));
 		rc = EXIT_RUNTIME;
@@ -778,6 +783,15 @@ static int cmd_run(const char *cfg_path)
 		flush_lines(&d, true);
 		for (size_t i = 0; i < d.n_outputs; i++)
 			output_tick(d.outputs[i], now);
+		if (d.rec && now >= d.next_sync) {
+			/* the recording is the write-ahead log: at most one second of it is
+			 * exposed to a power loss */
+			int r = recording_writer_sync(d.rec);
+			if (r < 0)
+				log_limited(&d.rl_count, now, LOG_LVL_ERROR, "recording: fsync: %s",
+					    strerror(-r));
+			d.next_sync = now + 1000;
+		}
 		if (d.cfg->checkpoint_interval_ms > 0 && now >= d.next_checkpoint) {
 			write_checkpoint(&d, now);
 			d.next_checkpoint = now + d.cfg->checkpoint_interval_ms;
@@ -799,6 +813,8 @@ static int cmd_run(const char *cfg_path)
 	/* stop receiving first; what is still queued is in the recording and the checkpoint says
 	 * where the engine stopped, so the next start replays it */
 	close_mqtt(&d);
+	/* account every machine up to now, so the checkpoint holds all the time we watched */
+	engine_advance(d.engine, wall_ms());
 	flush_lines(&d, true);
 	write_checkpoint(&d, wall_ms());
 out:

@@ -20,6 +20,9 @@
  *   multiple of 4 is reported at the start of its incomplete last group. */
 #include "recording.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -288,6 +291,8 @@ struct recording_writer {
 	char *cur_path;
 	uint64_t offset;    /* bytes in the current file */
 	struct strbuf line; /* reused for every message */
+	/* Writes come from paho's thread, syncs from the main thread. */
+	pthread_mutex_t lock;
 };
 
 static int mkdir_p(const char *path)
@@ -371,6 +376,7 @@ static int start_file(struct recording_writer *w, int64_t rx_ns)
 		r = fsync(w->fd) < 0 ? -errno : 0;
 		close(w->fd);
 		w->fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
 		free(w->cur_path);
 		w->cur_path = NULL;
 		if (r < 0)
@@ -441,8 +447,20 @@ static void put_i64(struct strbuf *sb, int64_t v)
 	strbuf_append(sb, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
+static int recording_write_locked(struct recording_writer *w, int64_t rx_ns, const char *topic,
+				  size_t topic_len, const uint8_t *payload, size_t len);
+
 int recording_write(struct recording_writer *w, int64_t rx_ns, const char *topic, size_t topic_len,
 		    const uint8_t *payload, size_t len)
+{
+	pthread_mutex_lock(&w->lock);
+	int r = recording_write_locked(w, rx_ns, topic, topic_len, payload, len);
+	pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+static int recording_write_locked(struct recording_writer *w, int64_t rx_ns, const char *topic,
+				  size_t topic_len, const uint8_t *payload, size_t len)
 {
 	struct strbuf *sb = &w->line;
 	int r;
@@ -481,9 +499,16 @@ int recording_write(struct recording_writer *w, int64_t rx_ns, const char *topic
 
 int recording_writer_sync(struct recording_writer *w)
 {
-	if (w->fd < 0)
+	/* fsync a duplicate outside the lock: the writer never waits for the disk, and a
+	 * rotation meanwhile cannot close the descriptor under us */
+	pthread_mutex_lock(&w->lock);
+	int fd = w->fd >= 0 ? fcntl(w->fd, F_DUPFD_CLOEXEC, 0) : -1;
+	pthread_mutex_unlock(&w->lock);
+	if (fd < 0)
 		return 0;
-	return fsync(w->fd) < 0 ? -errno : 0;
+	int r = fdatasync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return r;
 }
 
 const char *recording_writer_current(const struct recording_writer *w)
@@ -507,6 +532,7 @@ void recording_writer_close(struct recording_writer *w)
 	free(w->cur_path);
 	free(w->dir);
 	strbuf_free(&w->line);
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
 

@@ -30,6 +30,8 @@ int recording_writer_open(const char *dir, uint64_t file_max, uint64_t total_max
 /* Appends one message (one write(2) call). Returns 0 or -errno. */
 int recording_write(struct recording_writer *w, int64_t rx_ns, const char *topic, size_t topic_len,
 		    const uint8_t *payload, size_t len);
+/* Makes what was written durable (fdatasync). Safe to call from another thread than the one
+ * writing: recording_write() never waits for it. */
 int recording_writer_sync(struct recording_writer *w);
 /* Path of the file currently written (for the checkpoint: where the tail starts); NULL
  * until the first message starts a file. */

@@ -52,7 +52,7 @@ static int fake_publish(void *ctx, const char *topic, const void *payload, size_
 static void fake_count(void *ctx, const char *what)
 {
 	struct host_ctx *h = ctx;
-	static const char *const known[] = {"seq_gap", "unknown_alias", "stale_ndeath",
+	static const char *const known[] = {"seq_gap",	  "unknown_alias",    "stale_ndeath",
 					    "table_full", "unsupported_type", "invalid_utf8"};
 
 	for (size_t i = 0; i < OEED_ARRAY_SIZE(known); i++)

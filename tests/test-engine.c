@@ -446,6 +446,8 @@ static void test_contract_pooled(void)
 	/* best case: the remaining 14 h of both machines running */
 	CHECK_NEAR(r->best_case, (5400.0 + 2 * 50400) / (16200.0 + 2 * 50400), 1e-12);
 	CHECK_STR(f->cap.con_status[f->cap.n_con - 1], "below_minimum");
+	/* the change is visible to the sink (the daemon logs it) */
+	CHECK_STR(r->prev_status, "on_track");
 	/* the day ends: a final record, breached */
 	engine_report(f->e, DAY0 + 86400000LL + 10000);
 	bool found_final = false;

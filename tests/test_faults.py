@@ -142,8 +142,19 @@ def state_changes(recorded):
     return changes
 
 
-def influx_rows(db, q):
-    return db.rows(q, "faults") if q else []
+def influx_rows(db, q, database="faults"):
+    """Rows of every series of a SELECT as dicts, times in epoch ms."""
+    import json
+    data = urllib.parse.urlencode({"q": q, "db": database, "epoch": "ms"})
+    with urllib.request.urlopen(f"{db.url}/query?{data}", timeout=60) as r:
+        res = json.loads(r.read())["results"][0]
+    out = []
+    for s in res.get("series", []):
+        for v in s["values"]:
+            d = dict(zip(s["columns"], v))
+            d.update(s.get("tags", {}))
+            out.append(d)
+    return out
 
 
 class FaultTests:
@@ -151,7 +162,7 @@ class FaultTests:
         ev = {}
         with Mosquitto(extra_conf="autosave_interval 1\n") as mq, Influx() as db:
             simlog = open(os.path.join(mq.dir, "sim.log"), "ab")
-            oe = BlockedOeed(config(mq.port, db.url, "64KiB"))
+            oe = BlockedOeed(config(mq.port, db.url, "128KiB"))
             sims = []
             try:
                 oe.start()
@@ -194,7 +205,10 @@ class FaultTests:
                 ev["restarted_ns"] = time.time_ns()
                 time.sleep(PHASE)
 
-                # E: spool fill: database down until the spool (64 KiB) is full, then longer.
+                # No line may have been dropped so far: the spool-fill phase alone drops.
+                before = influx_rows(db, "SELECT max(dropped_lines) FROM oeed")
+                assert before and before[0]["max"] == 0, f"dropped before phase E: {before}"
+                # E: spool fill: database down until the spool (128 KiB) is full, then longer.
                 spool = os.path.join(oe.dir, "state", "spool")
 
                 def spool_bytes():
@@ -204,7 +218,7 @@ class FaultTests:
                 ev["fill_start_ns"] = time.time_ns()
                 db.stop()
                 # drops keep the spool between 15/16 and 16/16 of spool_max
-                wait_until(lambda: spool_bytes() >= 48 * 1024, 120, "spool nearly full")
+                wait_until(lambda: spool_bytes() >= 112 * 1024, 120, "spool nearly full")
                 time.sleep(PHASE)
                 print(f"  spool: {spool_bytes()} bytes at the end of the outage", flush=True)
                 db.start()
@@ -288,7 +302,7 @@ class FaultTests:
         urllib.request.urlopen(req, timeout=60).read()
         q = "SELECT * FROM machine_kpi WHERE \"window\" = '1h' AND final = false"
         live = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine")}
-        rep = {(r["machine"], r["time"]): r for r in db.rows(q + " GROUP BY machine", "replay")}
+        rep = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine", "replay")}
         gap_max = (ev["restarted_ns"] - ev["kill_ns"]) / 1e9 + 5.0
         compared = 0
         for m in sorted({k[0] for k in rep}):

@@ -649,34 +649,55 @@ class LiveTests:
             d.start()
             wait_online(mq.port, "st/bad")
             t0 = now_ms() - 60000
-            mq.publish("j/b1/data", json.dumps({"state": "RUN", "parts": 10, "ts": t0}))
+            for m in ("b1", "b2"):
+                mq.publish(f"j/{m}/data", json.dumps({"state": "RUN", "parts": 10, "ts": t0}))
             bad = [
                 ("j/b1/data", '{"state":"STOP","parts":1'),              # truncated
                 ("j/b1/data", "[" * 200000),                               # huge, deep
                 ("j/b1/data", '{"state":"STOP","x":"' + "y" * 500000),    # huge, truncated
-                ("j/b1/data", '{"state":{"a":1},"parts":"many"}'),        # wrong types
+                ("j/b1/data", '{"state":{"a":1},"parts":"many"}'),        # wrong type
                 ("j/b1/data", '{"parts":-5}'),                            # negative count
                 ("j/b1/data", b'{"state":"\xff\xfe"}'),                   # invalid UTF-8
                 ("f/l1/b1/state", b"\xc3\x28RUN"),                        # invalid UTF-8
                 ("f/l1/b1/count", "12x"),                                  # not a number
-                ("f/l1/b1/state", b"R" * (1 << 20)),                      # 1 MiB: unmapped
-                ("f/l1/b1/state", b"R" * ((1 << 20) + 1)),                # too large
+                ("f/l1/b1/state", b"R" * (1 << 20)),                      # 1 MiB: too long
                 ("spBv1.0/plant1/DDATA/edge9/spx", b"\xff\xff\xff\xff\xff"),  # not protobuf
-                ("spBv1.0/plant1/DDATA/edge9/spx", payload(                # alias, no birth
-                    [metric(alias=7, datatype=INT32, value=1)], ts=t0, seq=5)),
-                ("junk/b1/x", "RUN"),                                      # no source
             ]
             for topic, data in bad:
-                mq.publish(topic, data)
-            for i in range(5):                                             # beyond machines.max
-                mq.publish(f"f/l1/extra{i}/state", "RUN")
+                # bytes go through stdin (-s): no argument length limit
+                mq.publish(topic, data if isinstance(data, bytes) else data.encode())
+            mq.publish("f/l1/b1/state", b"R" * ((1 << 20) + 1))         # over paho's limit
+            mq.publish("spBv1.0/plant1/DDATA/edge9/spx", payload(        # alias, no birth
+                [metric(alias=7, datatype=INT32, value=1)], ts=t0, seq=5))
+            mq.publish("junk/b1/x", "RUN")                               # no source
             # a flood of 1000 bad messages
             mq.publish_lines("j/b2/data", ['{"state":' for _ in range(1000)])
-            mq.publish("j/b1/data", json.dumps({"state": "STOP", "parts": 25, "ts": t0 + 5000}))
-            st = d.wait_messages(1 + len(bad) - 1 + 5 + 1000 + 1)
-            print(st)
-            print(d.logtext())
-            print(d.out.states("b1"))
+            for i in range(5):                  # machines.max is 4: extra2..4 are dropped
+                mq.publish(f"f/l1/extra{i}/state", "RUN")
+            # good messages after all that are processed as ever
+            for m in ("b1", "b2"):
+                mq.publish(f"j/{m}/data", json.dumps({"state": "STOP", "parts": 25,
+                                                      "ts": t0 + 5000}))
+            # the one over the limit never reaches the ingest: dropped_messages, not messages
+            st = d.wait_messages(2 + len(bad) + 2 + 1000 + 5 + 2)
+            assert d.alive()
+            assert st["decode_errors"] == len(bad) + 1000, st  # each bad one once
+            assert st["unmatched"] == 1 and st["dropped_messages"] == 1, st
+            assert st["machines"] == 4 and st["machines_dropped"] == 3, st
+            assert st["unmapped"] == 0 and st["late"] == 0, st
+            for m in ("b1", "b2"):
+                assert [s[:4] for s in d.out.states(m)] == [
+                    ("running", "RUN", "", None), ("down", "STOP", "fault", 5.0)], \
+                    d.out.states(m)
+                d.wait_for(lambda: d.out.kpi(m, "1h")["total_count"] == 15, "the counts")
+            assert d.out.states("spx") == [] and d.out.states("extra4") == []
+            # rate-limited logging: 5 lines per kind and 10 s, plus a count of the rest
+            log = d.logtext().split("checkpoint restored", 1)[1].splitlines()
+            warn = [x for x in log if x.startswith("oeed: warn:")]
+            assert 5 <= len(warn) <= 20, "\n".join(warn)
+            assert len([x for x in warn if "decoder" in x]) <= 5, "\n".join(warn)
+            assert "matches no source" in d.logtext()
+            assert "1048577 bytes is over the 1048576 byte limit" in d.logtext()
 
 
 if __name__ == "__main__":

@@ -148,6 +148,8 @@ MACHINES = {"m1": "inc", "m2": "inc", "m3": "cum"}
 # the states around the crash (message K2, message K2+1)
 AROUND_CRASH = {"m1": ("RUN", "RUN"), "m2": ("IDLE", "FAULT"), "m3": ("FAULT", "RUN")}
 
+# checkpoint_interval 5s: long enough that the tail (K1+1..K2) is processed and oeed killed
+# before the next checkpoint, so the restart must take the tail from the recording.
 CRASH_CONFIG = """site: svc
 state_dir: @STATE_DIR@
 log_level: info
