@@ -1072,9 +1072,12 @@ static void contracts_advance(struct engine *e, bool report)
 		struct contract_state *cs = &e->contracts[i];
 		const struct oeed_contract *c = cs->c;
 		if (c->rolling) {
-			if (report && cs->window >= 0)
-				contract_emit(e, cs, e->now - c->rolling_ms, e->now, e->now, false,
-					      false);
+			if (report && cs->window >= 0) {
+				/* the span the window's whole buckets cover, as for machine_kpi */
+				oeed_ms w = e->windows[cs->window].width;
+				oeed_ms start = (e->now / w - (oeed_ms)e->buckets + 1) * w;
+				contract_emit(e, cs, start, e->now, e->now, false, false);
+			}
 			continue;
 		}
 		if (cs->end == 0) {

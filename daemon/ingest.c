@@ -314,3 +314,8 @@ void ingest_get_stats(const struct ingest *in, struct ingest_stats *ret)
 {
 	*ret = in->stats;
 }
+
+void ingest_set_stats(struct ingest *in, const struct ingest_stats *s)
+{
+	in->stats = *s;
+}

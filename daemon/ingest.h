@@ -36,3 +36,5 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 size_t ingest_subscriptions(const struct ingest *in, const char **ret_filters, int *ret_qos,
 			    size_t max);
 void ingest_get_stats(const struct ingest *in, struct ingest_stats *ret);
+/* Carries counters over to a new ingest (reload), so self-metrics keep counting. */
+void ingest_set_stats(struct ingest *in, const struct ingest_stats *s);

@@ -612,6 +612,9 @@ static void reload(struct daemon *d)
 		goto out;
 	}
 	flush_lines(d, true);
+	struct ingest_stats counted;
+	ingest_get_stats(d->ingest, &counted);
+	ingest_set_stats(c.ingest, &counted);
 	core_free(d);
 	d->cal = c.cal;
 	d->engine = c.engine;

@@ -605,6 +605,54 @@ static void test_checkpoint_roundtrip(void)
 	free(b);
 }
 
+/* A rolling contract (period: 30m) gets its own window ring, not reported as machine_kpi. */
+static void test_contract_rolling(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	memset(f, 0, sizeof(*f));
+	struct oeed_config *c = &f->cfg;
+	c->max_clock_skew_ms = 300000;
+	c->machines.max = 2;
+	c->report.interval_ms = 10000;
+	c->report.windows_ms[0] = 3600000;
+	c->report.n_windows = 1;
+	c->report.window_buckets = 60;
+	c->report.timezone = "UTC";
+	f->cm[0] = "*";
+	f->contract.name = "roll";
+	f->contract.machines = f->cm;
+	f->contract.n_machines = 1;
+	f->contract.kpi = KPI_AVAILABILITY;
+	f->contract.rolling = true;
+	f->contract.rolling_ms = 1800000;
+	f->contract.target = 0.9;
+	f->contract.minimum = 0.8;
+	f->contract.higher_is_better = true;
+	c->contracts = &f->contract;
+	c->n_contracts = 1;
+	struct oeed_error err = {{0}};
+	CHECK_INT(calendar_new("UTC", NULL, 0, &f->cal, &err), 0);
+	struct engine_sink sink = {.ctx = &f->cap, .kpi = cap_kpi, .contract = cap_contract};
+	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "R", "");
+	st(f, m, 1800, CAT_DOWN, "F", "fault");
+	st(f, m, 2400, CAT_RUNNING, "R", "");
+	engine_report(f->e, S(3600));
+	/* 30 s buckets: the window covers 1830 s .. 3600 s: down 570 s, run 1200 s */
+	const struct contract_result *r = &f->cap.con[f->cap.n_con - 1];
+	CHECK_INT(r->period_start, S(1830));
+	CHECK_NEAR(r->value, 1200.0 / 1770.0, 1e-12);
+	CHECK_NEAR(r->best_case, r->value, 0);
+	CHECK_STR(f->cap.con_status[f->cap.n_con - 1], "breached");
+	CHECK(!r->final);
+	/* only the reported window shows up as machine_kpi */
+	for (size_t i = 0; i < f->cap.n_kpi; i++)
+		CHECK_STR(f->cap.kpi[i].label, "1h");
+	teardown(f);
+	free(f);
+}
+
 int main(void)
 {
 	test_basic_kpis();
@@ -619,5 +667,6 @@ int main(void)
 	test_contract_pooled();
 	test_berlin_periods();
 	test_checkpoint_roundtrip();
+	test_contract_rolling();
 	TEST_END();
 }
