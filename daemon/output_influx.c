@@ -27,6 +27,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1050,7 +1051,15 @@ int influx_output_new(const struct oeed_output_conf *conf, const char *state_dir
 			log_info("output %s: %llu spooled lines from before are sent first",
 				 o->name, (unsigned long long)ss.lines);
 	}
-	r = -pthread_create(&o->thread, NULL, sender_main, o);
+	{
+		/* The sender takes no process signals: the daemon reads SIGTERM & co. from a
+		 * signalfd, which only works when no thread leaves them unblocked. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		r = -pthread_create(&o->thread, NULL, sender_main, o);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "output %s: cannot start sender: %s", o->name,
 			 strerror(-r));
