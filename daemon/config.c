@@ -1829,20 +1829,25 @@ static void put_str(FILE *out, const char *s, bool flow)
 	}
 	fputc('"', out);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
+		if (*p == '"' || *p == '\\') {
 			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
+		} else if (*p < 0x20 || *p == 0x7f) {
 			fprintf(out, "\\x%02x", *p);
-		/* YAML reads U+0080..U+009F as control characters (U+0085 as a line break),
-		 * U+2028/U+2029 as line breaks and U+FEFF as a BOM: escaped, they read back. */
-		else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
-			fprintf(out, "\\x%02x", *++p);
-		else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
-			fprintf(out, "\\u20%02x", (p += 2)[0] == 0xa8 ? 0x28 : 0x29);
-		else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf)
-			fputs("\\ufeff", out), p += 2;
-		else
+		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			/* YAML reads U+0080..U+009F as control characters (U+0085 as a line
+			 * break), U+2028/U+2029 as line breaks and U+FEFF as a BOM: escaped, they
+			 * read back as they were. */
+			fprintf(out, "\\x%02x", p[1]);
+			p++;
+		} else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+			fputs(p[2] == 0xa8 ? "\\u2028" : "\\u2029", out);
+			p += 2;
+		} else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+			fputs("\\ufeff", out);
+			p += 2;
+		} else {
 			fputc(*p, out);
+		}
 	}
 	fputc('"', out);
 }

@@ -76,7 +76,8 @@ struct daemon {
 	oeed_ms next_checkpoint;
 	oeed_ms next_sync; /* of the recording */
 	uint64_t queue_dropped_seen;
-	struct log_ratelimit rl_dropped, rl_rebirth, rl_count;
+	struct log_ratelimit rl_dropped, rl_rebirth, rl_count, rl_notice;
+	uint64_t protocol_notices; /* counted by decoders through the host (self-metrics) */
 	bool to_stdout; /* replay: lines go to stdout instead of the outputs */
 	bool stop;
 	char instance[128];
@@ -324,6 +325,7 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 		s.queue_depth = ms.queue_depth;
 	}
 	s.rss_bytes = rss_bytes();
+	s.protocol_notices = d->protocol_notices;
 	emit_self(&d->em, d->instance, ts, &s);
 
 	char status[256];
@@ -371,7 +373,8 @@ static int host_publish(void *ctx, const char *topic, const void *payload, size_
 static void host_count(void *ctx, const char *what)
 {
 	struct daemon *d = ctx;
-	log_limited(&d->rl_count, wall_ms(), LOG_LVL_INFO, "sparkplug: %s", what);
+	d->protocol_notices++;
+	log_limited(&d->rl_notice, wall_ms(), LOG_LVL_INFO, "sparkplug: %s", what);
 }
 
 static void set_host(struct daemon *d)
@@ -672,7 +675,7 @@ static int cmd_run(const char *cfg_path)
 	memset(&d, 0, sizeof(d));
 	d.cfg_path = cfg_path;
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
-	d.rl_dropped = d.rl_count = rl;
+	d.rl_dropped = d.rl_count = d.rl_notice = rl;
 	strbuf_init(&d.out);
 	int rc = EXIT_OK, sfd = -1, tfd = -1, efd = -1;
 	log_init();

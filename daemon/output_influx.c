@@ -395,6 +395,15 @@ static long post(struct influx_output *o, const char *p, size_t len, char *errbu
 	return status;
 }
 
+/* The answer to CREATE DATABASE is not needed: without this, libcurl writes it to stdout,
+ * which may be a file output's destination. */
+static size_t discard_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	(void)ptr;
+	(void)userdata;
+	return size * nmemb;
+}
+
 static void create_database(struct influx_output *o)
 {
 	CURL *c = curl_easy_init();
@@ -423,6 +432,7 @@ static void create_database(struct influx_output *o)
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, q.buf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
 	if (o->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);

@@ -114,6 +114,12 @@ class Mosquitto(Server):
             f.write(f"persistence true\npersistence_location {self.dir}/\n")
             f.write("max_queued_messages 1000000\n")
             f.write(self.extra_conf)
+        if os.geteuid() == 0:
+            # mosquitto started as root drops to its own user: let it write its persistence
+            try:
+                shutil.chown(self.dir, "mosquitto")
+            except (LookupError, OSError):
+                pass
         self._spawn(["mosquitto", "-c", conf])
         wait_until(self._ready, 15, "mosquitto")
 

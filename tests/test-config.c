@@ -449,6 +449,23 @@ static void test_defaults(void)
 	CHECK(!cfg->report.periods[PERIOD_MONTH]);
 	round_trip(cfg, __LINE__);
 	config_free(cfg);
+
+	/* Found by fuzz/fuzz-config: characters YAML reads as line breaks (U+0085 NEL, U+2028,
+	 * U+2029), C1 controls and the BOM are printed escaped, so the print reads back. */
+	cfg = LOAD("site: \"a\\Nb\\x9fc\\Ld\\Pe\\ufefff\\x85\"\n");
+	if (!cfg)
+		return;
+	CHECK_STR(cfg->site, "a\xc2\x85"
+			     "b\xc2\x9f"
+			     "c\xe2\x80\xa8"
+			     "d\xe2\x80\xa9"
+			     "e\xef\xbb\xbf"
+			     "f\xc2\x85");
+	char *printed = print_to_string(cfg);
+	CHECK(printed && strstr(printed, "site: \"a\\x85b\\x9fc\\u2028d\\u2029e\\ufefff\\x85\"\n"));
+	free(printed);
+	round_trip(cfg, __LINE__);
+	config_free(cfg);
 }
 
 static const char full_yaml[] =

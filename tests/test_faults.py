@@ -282,7 +282,9 @@ class FaultTests:
                     j = k + 1
                 else:
                     missing.append((m, ts, raw))
-            fresh = [k for k, r in enumerate(mine) if r["time"] >= ev["fresh_ns"] // 1000000 - 2000]
+            # the fresh engine's first row: the first row near the restart that no change took
+            fresh = [k for k, r in enumerate(mine)
+                     if r["time"] >= ev["fresh_ns"] // 1000000 - 2000 and not used[k]]
             for k, r in enumerate(mine):
                 if used[k] or r["category"] == "unknown":
                     continue
@@ -297,6 +299,15 @@ class FaultTests:
               f"own time, {shifted} later (late), {len(missing)} missing ({len(in_fill)} in "
               f"the spool-fill phase; dropped_lines {dropped}); machine_state rows {len(rows)}, "
               f"duplicates {len(dup)}, unexplained {len(extra)}", flush=True)
+        if missing or extra:
+            print(f"  missing {missing}\n  unexplained {extra}\n  phases (ms): "
+                  f"{ {k: v // 1000000 for k, v in ev.items()} }", flush=True)
+            for m, t, _ in extra:
+                mine = sorted((r["time"], r["category"], r["state"], r["reason"]) for r in rows
+                              if r["machine"] == m)
+                print(f"  rows of {m}: {[x for x in mine if abs(x[0] - t) < 60000]}")
+                print(f"  recorded changes of {m}: "
+                      f"{[x for x in sorted(ref.get(m, {}).items()) if abs(x[0] - t) < 60000]}")
         assert n_ref >= MACHINES, f"too few state changes to judge: {n_ref}"
         assert not dup, f"duplicate machine_state rows: {dup[:5]}"
         assert not wrong, f"wrong category: {wrong[:5]}"

@@ -685,6 +685,8 @@ class LiveTests:
             assert st["unmatched"] == 1 and st["dropped_messages"] == 1, st
             assert st["machines"] == 4 and st["machines_dropped"] == 3, st
             assert st["unmapped"] == 0 and st["late"] == 0, st
+            # the Sparkplug alias without a birth is a protocol notice, counted
+            assert st["protocol_notices"] >= 1, st
             for m in ("b1", "b2"):
                 assert [s[:4] for s in d.out.states(m)] == [
                     ("running", "RUN", "", None), ("down", "STOP", "fault", 5.0)], \
