@@ -635,5 +635,44 @@ class Tests:
             (grown, stop_at, started_at, observed_at)
 
 
+    def test_6_reload_unsubscribes_dropped_topics(self):
+        """A persistent session keeps every filter it ever subscribed to: a source removed by
+        SIGHUP must be unsubscribed, or messages on it keep arriving after the next start
+        (the Telegraf pitfall). Control: the same source removed by a restart instead."""
+        extra = """  - topic: "extra/{machine}"
+    decoder: text
+    signal: state
+"""
+        def unmatched_after_restart(by_reload):
+            with Mosquitto() as mq:
+                base = live_config(mq.port, shifts_around_now())
+                with_extra = base.replace("machines:\n", extra + "machines:\n", 1)
+                d = Oeed(with_extra)
+                with d:
+                    wait_status(mq, d, "online")
+                    # Oeed.start() writes config_text to the config file
+                    d.config_text = base.replace("@STATE_DIR@", os.path.join(d.dir, "state"))
+                    if by_reload:
+                        with open(d.config, "w") as f:
+                            f.write(d.config_text)
+                        hup(d)
+                        wait_until(lambda: "applied" in d.logtext(), 15, "reload applied")
+                    d.stop()
+                    mq.publish("extra/m5", "RUN")  # queued only if still subscribed
+                    off = len(d.stdout())
+                    d.start()
+                    wait_status(mq, d, "online")
+                    send(mq, "m1", "RUN")
+                    wait_state(d, off, "m1", "running")
+                    wait_until(lambda: records(out_since(d, off), "oeed"), 15, "self-metrics")
+                    time.sleep(1)
+                    stats = records(out_since(d, off), "oeed")[-1][1]
+                    d.stop()
+                    return stats["unmatched"], stats["messages"]
+        got = unmatched_after_restart(by_reload=False)
+        assert got == (1, 2), got
+        assert unmatched_after_restart(by_reload=True) == (0, 1)
+
+
 if __name__ == "__main__":
     harness.TestCase.main(Tests)
