@@ -591,6 +591,14 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 
 	bool was_running = m->has_state && m->cat == CAT_RUNNING;
 	int new_reason_idx = reason_index(e, reason);
+	/* Each change gets its own millisecond: two changes of one machine at the same time
+	 * (late events are applied at the latest time) would be one point in InfluxDB, the
+	 * second overwriting the first. The later one moves on by 1 ms. */
+	if (m->has_state && ts <= m->state_since) {
+		ts = m->state_since + 1;
+		if (ts > m->last_ts)
+			m->last_ts = ts;
+	}
 
 	if (m->pending) {
 		/* the stop ends (or changes) before the micro-stop threshold */

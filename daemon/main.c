@@ -816,8 +816,12 @@ static int cmd_run(const char *cfg_path)
 	}
 	notify_send(&d.notify, "STOPPING=1");
 	log_info("stopping");
-	/* stop receiving first; what is still queued is in the recording and the checkpoint says
-	 * where the engine stopped, so the next start replays it */
+	/* stop receiving, then handle everything paho acknowledged until it stopped */
+	if (d.mqtt) {
+		mqtt_stop(d.mqtt);
+		while (mqtt_drain(d.mqtt, on_mqtt_msg, &d, 8192) > 0)
+			;
+	}
 	close_mqtt(&d);
 	/* account every machine up to now, so the checkpoint holds all the time we watched */
 	engine_advance(d.engine, wall_ms());

@@ -886,14 +886,20 @@ static void disconnect(struct mqtt_client *c)
 	pthread_mutex_unlock(&c->done_lock);
 }
 
+void mqtt_stop(struct mqtt_client *c)
+{
+	if (!c || !c->created)
+		return;
+	disconnect(c);
+	MQTTAsync_destroy(&c->handle);
+	c->created = false; /* no callback runs after this: the queue is the caller's alone */
+}
+
 void mqtt_free(struct mqtt_client *c)
 {
 	if (!c)
 		return;
-	if (c->created) {
-		disconnect(c);
-		MQTTAsync_destroy(&c->handle);
-	}
+	mqtt_stop(c);
 	if (c->efd >= 0)
 		close(c->efd);
 	subset_unref(c->subs);

@@ -58,5 +58,9 @@ int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription
 /* QoS 0 publish (Sparkplug rebirth requests); non-blocking. */
 int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, size_t len);
 void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret);
-/* Disconnects (publishing the offline status when configured) and frees. NULL is fine. */
+/* Disconnects (publishing the offline status when configured) and stops paho's threads. What
+ * arrived until then stays queued for mqtt_drain(): paho acknowledged it, so the daemon must
+ * still process it. */
+void mqtt_stop(struct mqtt_client *c);
+/* mqtt_stop() if not done yet, then frees (queued messages are discarded). NULL is fine. */
 void mqtt_free(struct mqtt_client *c);
