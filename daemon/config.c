@@ -1601,14 +1601,25 @@ static struct oeed_config *config_new(const char *name)
 	return cfg;
 }
 
-static int syntax_error(struct loader *ld, const yaml_parser_t *p)
+static int syntax_error(struct loader *ld, const yaml_parser_t *p, const char *yaml, size_t len)
 {
 	if (p->error == YAML_MEMORY_ERROR)
 		return oom(ld);
 	const char *problem = p->problem ? p->problem : "cannot parse";
-	if (p->error == YAML_READER_ERROR) /* bad encoding: libyaml knows the byte, not the line */
-		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s: byte %zu: %s", ld->name,
-			 p->problem_offset, problem);
+	if (p->error == YAML_READER_ERROR) {
+		/* bad encoding: libyaml knows the byte; count the lines up to it ourselves */
+		size_t line = 1, col = 1, end = p->problem_offset < len ? p->problem_offset : len;
+		for (size_t i = 0; i < end; i++) {
+			if (yaml[i] == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s:%zu:%zu: byte %zu: %s", ld->name,
+			 line, col, p->problem_offset, problem);
+	}
 	else if (p->context)
 		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s:%zu:%zu: %s %s at line %zu",
 			 ld->name, p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
@@ -1637,7 +1648,7 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 	have_parser = true;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
 	if (!yaml_parser_load(&parser, &doc)) {
-		r = syntax_error(&ld, &parser);
+		r = syntax_error(&ld, &parser, yaml, len);
 		goto out;
 	}
 	have_doc = true;
@@ -1653,7 +1664,7 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 	}
 	/* A second document would be silently ignored: a config is one mapping. */
 	if (!yaml_parser_load(&parser, &extra)) {
-		r = syntax_error(&ld, &parser);
+		r = syntax_error(&ld, &parser, yaml, len);
 		goto out;
 	}
 	yaml_node_t *extra_root = yaml_document_get_root_node(&extra);

@@ -124,6 +124,9 @@ static void test_enums(void)
 static void test_bad_file_level(void)
 {
 	BAD("", "t.yaml:1:1: empty file");
+	/* bad encoding: libyaml gives a byte offset, the loader turns it into line and column */
+	BAD("site: a\nstate_dir: \"/x\xff\"\n",
+	    "t.yaml:2:15: byte 22: invalid leading UTF-8 octet");
 	BAD("# only a comment\n", "t.yaml:1:1: empty file");
 	BAD("- a\n- b\n", "t.yaml:1:1: expected a mapping at the top level, got a list");
 	BAD("site: a\n---\nsite: b\n", "t.yaml:3:1: more than one document");
