@@ -11,8 +11,9 @@
  *   rolling window: B buckets of struct wbucket (B = report.window_buckets, default 60, 80
  *   bytes each) + 7 histogram slots (776 bytes each) for percentiles, only when some source
  *   carries cycle times;
- *   calendar period: two accumulators + two histograms (open and last closed) and the time per
- *   contract reason. engine_bytes_per_machine() gives the exact figure for a config.
+ *   calendar period: two accumulators (open and last closed) and the time per contract reason,
+ *   plus two histograms when some source carries cycles. engine_bytes_per_machine() gives the
+ *   exact figure for a config (11.5 KB a machine for config/demo.yaml).
  *
  * Rolling windows: bucket width b = W / B. A window reported at machine time t covers whole
  * buckets from (floor(t/b) - B + 1) * b to t, so its length is between W - b and W; its start is
@@ -53,13 +54,11 @@ struct period_state {
 	oeed_ms start, end; /* open period [start, end) */
 	int shift;
 	struct kpi_acc acc;
-	struct hist h;
 	oeed_ms reason_ms[MAX_REASONS][CAT__COUNT];
 	uint32_t reason_failures[MAX_REASONS];
 	/* the last closed period, kept for contract finals */
 	oeed_ms last_start, last_end;
 	struct kpi_acc last_acc;
-	struct hist last_h;
 	oeed_ms last_reason_ms[MAX_REASONS][CAT__COUNT];
 	uint32_t last_reason_failures[MAX_REASONS];
 };
@@ -95,6 +94,8 @@ struct machine {
 
 	struct wbucket *buckets;  /* n_windows * B */
 	struct hist *slots;       /* n_windows * HIST_SLOTS, NULL when no source has cycles */
+	struct hist *phist;       /* open and last closed period's histogram per tracked period,
+				     NULL when no source has cycles */
 	int64_t *slot_idx;
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 };
@@ -114,7 +115,8 @@ struct engine {
 	struct window windows[OEED_MAX_WINDOWS * 2];
 	size_t n_windows;
 	unsigned buckets; /* B */
-	bool cycles;      /* some source carries cycles: windows keep histograms */
+	bool cycles;      /* some source carries cycles: windows and periods keep histograms */
+	int period_slot[PERIOD__COUNT]; /* index among the tracked periods */
 	bool period_on[PERIOD__COUNT];
 	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
 	size_t n_reasons;
@@ -139,7 +141,8 @@ static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_p
 {
 	return n_windows * buckets * sizeof(struct wbucket) +
 	       (cycles ? n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) : 0) +
-	       n_periods * sizeof(struct period_state);
+	       n_periods * sizeof(struct period_state) +
+	       (cycles ? n_periods * 2 * sizeof(struct hist) : 0);
 }
 
 static bool config_has_cycles(const struct oeed_config *cfg)
@@ -278,6 +281,8 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 		format_duration(lens[i], w->label, sizeof(w->label));
 	}
 	size_t n_periods = config_periods(cfg, e->period_on);
+	for (int p = 0, k = 0; p < PERIOD__COUNT; p++)
+		e->period_slot[p] = e->period_on[p] ? k++ : -1;
 
 	for (size_t i = 0; i < cfg->n_contracts; i++) {
 		const struct oeed_contract *c = &cfg->contracts[i];
@@ -329,6 +334,10 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 			p += sizeof(struct period_state);
 		}
 		m->slot_idx = e->cycles ? (int64_t *)p : NULL;
+		if (e->cycles) {
+			p += e->n_windows * HIST_SLOTS * sizeof(int64_t);
+			m->phist = (struct hist *)p;
+		}
 	}
 	for (size_t i = 0; i < e->n_contracts; i++) {
 		struct contract_state *cs = &e->contracts[i];
@@ -390,6 +399,11 @@ static struct hist *window_slot(struct engine *e, struct machine *m, size_t w, o
 		m->slot_idx[slot] = idx;
 	}
 	return &m->slots[slot];
+}
+
+static struct hist *period_hist(const struct engine *e, const struct machine *m, int p, bool last)
+{
+	return m->phist ? &m->phist[e->period_slot[p] * 2 + (last ? 1 : 0)] : NULL;
 }
 
 /* ---- accounting primitives ---- */
@@ -475,7 +489,9 @@ static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
 		if (!e->period_on[p])
 			continue;
 		kpi_acc_add_cycle(&m->periods[p]->acc, s);
-		hist_add(&m->periods[p]->h, s);
+		struct hist *ph = period_hist(e, m, p, false);
+		if (ph)
+			hist_add(ph, s);
 	}
 }
 
@@ -495,7 +511,9 @@ static void period_open(struct engine *e, struct machine *m, int p, oeed_ms t)
 	ps->end = end;
 	ps->shift = shift;
 	kpi_acc_clear(&ps->acc);
-	hist_clear(&ps->h);
+	struct hist *ph = period_hist(e, m, p, false);
+	if (ph)
+		hist_clear(ph);
 	memset(ps->reason_ms, 0, sizeof(ps->reason_ms));
 	memset(ps->reason_failures, 0, sizeof(ps->reason_failures));
 }
@@ -514,11 +532,13 @@ static void period_close(struct engine *e, struct machine *m, int p)
 {
 	struct period_state *ps = m->periods[p];
 	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
-		emit_period(e, m, p, ps->end, true, &ps->acc, &ps->h, ps->start);
+		emit_period(e, m, p, ps->end, true, &ps->acc, period_hist(e, m, p, false),
+			    ps->start);
 	ps->last_start = ps->start;
 	ps->last_end = ps->end;
 	ps->last_acc = ps->acc;
-	ps->last_h = ps->h;
+	if (m->phist)
+		*period_hist(e, m, p, true) = *period_hist(e, m, p, false);
 	memcpy(ps->last_reason_ms, ps->reason_ms, sizeof(ps->reason_ms));
 	memcpy(ps->last_reason_failures, ps->reason_failures, sizeof(ps->reason_failures));
 	period_open(e, m, p, ps->end);
@@ -905,7 +925,7 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 			oeed_ms from = OEED_MAX(m->pend_start, ps->start);
 			acc.cat_ms[m->pend_cat] += t - from;
 		}
-		emit_period(e, m, p, t, false, &acc, &ps->h, ps->start);
+		emit_period(e, m, p, t, false, &acc, period_hist(e, m, p, false), ps->start);
 	}
 }
 
@@ -995,7 +1015,11 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 				if (ps->last_end != pend)
 					continue;
 				acc = ps->last_acc;
-				h = ps->last_h;
+				const struct hist *ph = period_hist(e, m, c->period, true);
+				if (ph)
+					h = *ph;
+				else
+					hist_clear(&h);
 				mspan = pend - pstart;
 				reason_ms = ps->last_reason_ms;
 				reason_fail = ps->last_reason_failures;
@@ -1003,7 +1027,11 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 				if (ps->start != pstart)
 					continue;
 				acc = ps->acc;
-				h = ps->h;
+				const struct hist *ph = period_hist(e, m, c->period, false);
+				if (ph)
+					h = *ph;
+				else
+					hist_clear(&h);
 				mspan = OEED_MIN(mt, pend) - pstart;
 				if (mspan < 0)
 					mspan = 0;

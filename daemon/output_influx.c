@@ -20,8 +20,9 @@
  *   outage costs disk, not memory, and survives a restart.
  * Locks: `lock` (queue, flags) before `spool_lock` (spool); `stats_lock` is a leaf.
  *
- * Memory: QUEUE_MAX (16) batches of batch_lines lines plus `cur`, `inflight` and its gzip
- * copy: about 19 batches, e.g. 19 x 5000 lines x ~150 bytes = 14 MiB at the defaults. */
+ * Memory: QUEUE_MAX (4) batches of batch_lines lines plus `cur`, `inflight` and its gzip
+ * copy: about 7 batches, e.g. 7 x 5000 lines x ~150 bytes = 5 MiB at the defaults. The disk
+ * spool, not memory, is what absorbs a slow or absent server. */
 #include "output_influx.h"
 
 #include <curl/curl.h>
@@ -40,7 +41,7 @@
 #include "log.h"
 #include "spool.h"
 
-#define QUEUE_MAX	   16
+#define QUEUE_MAX	   4
 #define RESP_MAX	   65536
 #define BACKOFF_MIN_MS	   500
 #define BACKOFF_MAX_MS	   30000

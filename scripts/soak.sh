@@ -144,14 +144,7 @@ outputs:
 EOF
 "$OEED" -c "$TMP/oeed/oeed.yaml" --check-config >/dev/null
 
-# oeed is started with SIGTERM, SIGINT and SIGHUP already blocked: its main() blocks them for
-# its signalfd only after the influxdb output has started its sender thread, which therefore
-# takes SIGTERM with the default action (killed, exit 143, no final flush - and no
-# LeakSanitizer report). A blocked mask is inherited through exec and by every thread.
-python3 -c 'import os, signal, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP})
-os.execv(sys.argv[1], sys.argv[1:])' "$OEED" -c "$TMP/oeed/oeed.yaml" \
-	>"$TMP/oeed/stdout" 2>"$TMP/oeed/stderr" &
+"$OEED" -c "$TMP/oeed/oeed.yaml" >"$TMP/oeed/stdout" 2>"$TMP/oeed/stderr" &
 OEED_PID=$!
 sleep 1
 "$SIM" live --url "tcp://127.0.0.1:$MQ_PORT" --machines "$MACHINES" --rate "$RATE" \

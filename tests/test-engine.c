@@ -98,6 +98,7 @@ static double val(const struct rec *r, enum kpi_field f)
 
 struct fixture {
 	struct oeed_config cfg;
+	struct oeed_source cycle_source; /* cycles are kept only when some source carries them */
 	struct oeed_contract contract;
 	char *cm[1];
 	struct calendar *cal;
@@ -120,6 +121,9 @@ static void setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t ma
 	c->report.periods[PERIOD_DAY] = true;
 	c->report.window_buckets = 60;
 	c->report.timezone = "UTC";
+	f->cycle_source.signal = SIG_CYCLE;
+	c->sources = &f->cycle_source;
+	c->n_sources = 1;
 	if (contract) {
 		f->cm[0] = "press-*";
 		f->contract.name = "avail";
