@@ -614,11 +614,8 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 	/* Each change gets its own millisecond: two changes of one machine at the same time
 	 * (late events are applied at the latest time) would be one point in InfluxDB, the
 	 * second overwriting the first. The later one moves on by 1 ms. */
-	if (m->has_state && ts <= m->state_since) {
+	if (m->has_state && ts <= m->state_since)
 		ts = m->state_since + 1;
-		if (ts > m->last_ts)
-			m->last_ts = ts;
-	}
 
 	if (m->pending) {
 		/* the stop ends (or changes) before the micro-stop threshold */
@@ -770,10 +767,12 @@ static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_
 		ts = m->last_ts;
 	}
 	machine_advance(e, m, ts);
-	if (ts < m->acc_until && !m->pending)
-		ts = m->acc_until; /* accounted past is not rewritten */
+	/* the late rule and the clock go by event times as received; where the event is applied
+	 * may be later: accounted past is not rewritten */
 	m->last_ts = ts;
 	m->last_rx = now;
+	if (ts < m->acc_until && !m->pending)
+		ts = m->acc_until;
 	m->last_seen = ts;
 	return ts;
 }

@@ -659,6 +659,35 @@ static void test_contract_rolling(void)
 	free(f);
 }
 
+/* Two changes in the same millisecond get distinct times; a message in that same millisecond
+ * afterwards is not late (the rule goes by event times as received). */
+static void test_same_millisecond(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	setup(f, 0, 0, 4, false);
+	int m = engine_machine(f->e, "m", 1, NULL);
+	st(f, m, 0, CAT_RUNNING, "R", "");
+	st(f, m, 10, CAT_DOWN, "F", "fault");
+	st(f, m, 10, CAT_IDLE, "I", "starved");
+	engine_count(f->e, m, S(10), S(10), CNT_TOTAL, 5, COUNTS_INCREMENTS);
+	st(f, m, 10, CAT_RUNNING, "R", "");
+	engine_report(f->e, S(20));
+	CHECK_INT(f->cap.n_st, 4);
+	CHECK_INT(f->cap.st[1].ts, S(10));
+	CHECK_INT(f->cap.st[2].ts, S(10) + 1);
+	CHECK_INT(f->cap.st[3].ts, S(10) + 2);
+	struct engine_stats es;
+	engine_get_stats(f->e, &es);
+	CHECK_INT(es.late, 0);
+	const struct rec *d = find(&f->cap, "m", "day", false);
+	CHECK_NEAR(val(d, KF_DOWN_S), 0.001, 1e-9);
+	CHECK_NEAR(val(d, KF_IDLE_S), 0.001, 1e-9);
+	CHECK_NEAR(val(d, KF_RUN_S), 19.998, 1e-9);
+	CHECK_NEAR(val(d, KF_TOTAL_COUNT), 5, 0);
+	teardown(f);
+	free(f);
+}
+
 int main(void)
 {
 	test_basic_kpis();
@@ -674,5 +703,6 @@ int main(void)
 	test_berlin_periods();
 	test_checkpoint_roundtrip();
 	test_contract_rolling();
+	test_same_millisecond();
 	TEST_END();
 }

@@ -15,7 +15,9 @@ spool. Afterwards it checks:
    the SIGKILL: counts exactly; the time categories differ only by the restart gap, which
    live oeed counts as unknown.
 
-Phase length: FAULTS_PHASE_S (default 10 s; scripts/fault-injection.sh runs longer phases).
+Environment: FAULTS_PHASE_S (phase length, default 10 s), FAULTS_MACHINES (default 10);
+scripts/fault-injection.sh runs longer phases. FAULTS_KEEP=DIR keeps the evidence of a failed
+check (oeed's state dir with the recordings, the simulators' log). docs/fault-injection.md.
 """
 import glob
 import os
@@ -168,9 +170,13 @@ class FaultTests:
 
                 # B: broker SIGKILL and restart on the same port and persistence dir.
                 mq.kill()
-                time.sleep(2)
+                try:  # the simulator does not reconnect: it exits on its next publish
+                    sims[-1].wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+                time.sleep(1)
                 mq.start()
-                if sims[-1].poll() is not None:  # the simulator does not reconnect
+                if sims[-1].poll() is not None:
                     sims.append(start_sim(mq, 8, simlog))
                 time.sleep(PHASE)
 
@@ -214,8 +220,9 @@ class FaultTests:
                 time.sleep(3)  # two report ticks after the last message, then drain
                 oe.stop()
                 self.log = oe.logtext()
-                ev["sims"] = [(s.args[s.args.index("--seed") + 1], s.returncode) for s in sims]
-                print(f"  simulators (seed, exit status): {ev['sims']}", flush=True)
+                print("  simulators (seed, exit status): "
+                      f"{[(s.args[s.args.index('--seed') + 1], s.returncode) for s in sims]}",
+                      flush=True)
                 try:
                     self.check(oe, db, ev)
                 except AssertionError:
