@@ -51,7 +51,7 @@
 #define DEFAULT_CONFIG "/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
 #define TICK_GRACE_MS 100 /* let messages received just before a tick reach the queue */
-#define MAX_SUBS 64
+#define MAX_SUBS 256 /* distinct subscriptions; more sources than that are refused at start */
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
@@ -481,6 +481,22 @@ static void close_outputs(struct daemon *d)
 	d->n_outputs = 0;
 }
 
+/* The subscriptions the current sources need; the filters point into the ingest. */
+static size_t subscriptions(const struct daemon *d, struct mqtt_subscription *subs)
+{
+	const char *filters[MAX_SUBS];
+	int qos[MAX_SUBS];
+	size_t n = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
+	if (d->cfg->n_sources > MAX_SUBS)
+		log_error("more than %d sources: only the first %d subscriptions are made", MAX_SUBS,
+			  MAX_SUBS);
+	for (size_t i = 0; i < n; i++) {
+		subs[i].filter = filters[i];
+		subs[i].qos = qos[i];
+	}
+	return n;
+}
+
 static int open_mqtt(struct daemon *d, struct oeed_config *cfg)
 {
 	struct oeed_error err = {{0}};
@@ -501,14 +517,8 @@ static int open_mqtt(struct daemon *d, struct oeed_config *cfg)
 		if (!(cfg->mqtt.client_id = strdup(id)))
 			return -ENOMEM;
 	}
-	const char *filters[MAX_SUBS];
-	int qos[MAX_SUBS];
-	size_t n = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
 	struct mqtt_subscription subs[MAX_SUBS];
-	for (size_t i = 0; i < n; i++) {
-		subs[i].filter = filters[i];
-		subs[i].qos = qos[i];
-	}
+	size_t n = subscriptions(d, subs);
 	if (mqtt_new(&cfg->mqtt, subs, n, d->rec, &d->mqtt, &err) < 0) {
 		log_error("%s", err.msg);
 		return -EINVAL;
@@ -651,14 +661,8 @@ static void reload(struct daemon *d)
 			log_info("reload: MQTT client restarted");
 		release_config(d, prev);
 	} else {
-		const char *filters[MAX_SUBS];
-		int qos[MAX_SUBS];
-		size_t k = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
 		struct mqtt_subscription subs[MAX_SUBS];
-		for (size_t i = 0; i < k; i++) {
-			subs[i].filter = filters[i];
-			subs[i].qos = qos[i];
-		}
+		size_t k = subscriptions(d, subs);
 		if (mqtt_set_subscriptions(d->mqtt, subs, k) < 0)
 			log_error("reload: subscriptions could not be updated");
 	}
