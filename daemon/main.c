@@ -820,6 +820,7 @@ static int cmd_run(const char *cfg_path)
 	}
 	notify_send(&d.notify, "STOPPING=1");
 	log_info("stopping");
+	const oeed_ms stop_at = wall_ms(); /* what oeed watched ends here */
 	/* stop receiving, then handle everything paho acknowledged until it stopped */
 	if (d.mqtt) {
 		mqtt_stop(d.mqtt);
@@ -827,8 +828,9 @@ static int cmd_run(const char *cfg_path)
 			;
 	}
 	close_mqtt(&d);
-	/* account every machine up to now, so the checkpoint holds all the time we watched */
-	engine_advance(d.engine, wall_ms());
+	/* account every machine up to the stop, so the checkpoint holds all the time we
+	 * watched (not the disconnect's own duration) */
+	engine_advance(d.engine, stop_at);
 	flush_lines(&d, true);
 	write_checkpoint(&d, wall_ms());
 out:
