@@ -81,60 +81,8 @@ outputs:
 """
 
 
-# ---- InfluxDB line protocol, as interface.md writes it: measurement[,tag=v...] fields ts.
-def _split_unescaped(s, sep):
-    """Splits at `sep` outside double quotes, honouring backslash escapes."""
-    parts, cur, i, quoted = [], [], 0, False
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s):
-            cur.append(s[i:i + 2])
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == sep and not quoted:
-            parts.append("".join(cur))
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    parts.append("".join(cur))
-    return parts
-
-
-def _unescape(s):
-    return re.sub(r"\\(.)", r"\1", s)
-
-
-def _field_value(v):
-    if v.startswith('"'):
-        assert v.endswith('"') and len(v) >= 2, v
-        return _unescape(v[1:-1])
-    if v in ("true", "t", "T", "True", "TRUE"):
-        return True
-    if v in ("false", "f", "F", "False", "FALSE"):
-        return False
-    if v.endswith("i"):
-        return int(v[:-1])
-    return float(v)
-
-
-def parse_line(line):
-    """One line -> (measurement, {tag: value}, {field: value}, timestamp)."""
-    head, fields, ts = _split_unescaped(line, " ")
-    key = _split_unescaped(head, ",")
-    tags = {}
-    for kv in key[1:]:
-        k, v = _split_unescaped(kv, "=")
-        tags[_unescape(k)] = _unescape(v)
-    out = {}
-    for kv in _split_unescaped(fields, ","):
-        kv_parts = _split_unescaped(kv, "=")
-        k, v = kv_parts[0], "=".join(kv_parts[1:])
-        out[_unescape(k)] = _field_value(v)
-    return _unescape(key[0]), tags, out, int(ts)
+# The line-protocol parser is shared: harness.parse_line.
+parse_line = harness.parse_line
 
 
 def parse_output(text, prefix="", needle=""):

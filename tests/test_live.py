@@ -17,6 +17,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
 from harness import (BUILD, SOURCE, Mosquitto, Oeed, TestCase, free_port,  # noqa: E402
                      run_oeed, wait_until)
 
@@ -83,33 +84,7 @@ def payload(metrics, ts=None, seq=None):
 
 # ---- line protocol, read back ----
 
-LP_RE = re.compile(r'((?:[^ \\"]|\\.|"(?:[^"\\]|\\.)*")+)')
-
-
-def parse_line(line):
-    """(measurement, tags, fields, ts) of one line-protocol line: enough for what oeed writes
-    (escaped spaces and commas in names, quoted strings)."""
-    parts = LP_RE.findall(line)
-    assert len(parts) == 3, line
-    key, fields_s, ts = parts
-    items = re.findall(r'((?:[^,\\]|\\.)+)', key)
-    tags = {}
-    for it in items[1:]:
-        k, v = re.match(r'((?:[^=\\]|\\.)+)=(.*)', it).groups()
-        tags[k] = v.replace("\\ ", " ").replace("\\,", ",").replace("\\=", "=")
-    fields = {}
-    for it in re.findall(r'((?:[^,"\\]|\\.|"(?:[^"\\]|\\.)*")+)', fields_s):
-        k, v = it.split("=", 1)
-        if v.startswith('"'):
-            v = v[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        elif v.endswith("i"):
-            v = int(v[:-1])
-        elif v in ("true", "false"):
-            v = v == "true"
-        else:
-            v = float(v)
-        fields[k] = v
-    return items[0], tags, fields, int(ts)
+parse_line = harness.parse_line  # the shared parser
 
 
 class Out:

@@ -30,48 +30,7 @@ STATUS = "oeed/status"
 # ---- the line protocol oeed writes (interface.md) ----
 
 
-def _split(s, sep):
-    """Splits at `sep` outside double quotes, honouring backslash escapes."""
-    parts, cur, quoted, i = [], [], False, 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s):
-            cur.append(s[i + 1])
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        elif c == sep and not quoted:
-            parts.append("".join(cur))
-            cur = []
-            i += 1
-            continue
-        cur.append(c)
-        i += 1
-    parts.append("".join(cur))
-    return parts
-
-
-def _value(v):
-    if v.startswith('"'):
-        return v[1:-1]
-    if v in ("true", "false"):
-        return v == "true"
-    if v.endswith("i"):
-        return int(v[:-1])
-    return float(v)
-
-
-def parse_line(line):
-    """One line -> (measurement, {tag: value}, {field: value}, timestamp in ms)."""
-    head, fields, ts = _split(line, " ")
-    key = _split(head, ",")
-    tags = dict(kv.split("=", 1) for kv in key[1:])
-    out = {}
-    for kv in _split(fields, ","):
-        k, v = kv.split("=", 1)
-        out[k] = _value(v)
-    return key[0], tags, out, int(ts)
+parse_line = harness.parse_line  # the shared parser
 
 
 def records(text, measurement, **want_tags):
