@@ -106,7 +106,9 @@ struct fixture {
 	struct capture cap;
 };
 
-static void setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t max, bool contract)
+/* The common config; a test may change it before fixture_start(). */
+static void fixture_config(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t max,
+			   bool contract)
 {
 	memset(f, 0, sizeof(*f));
 	struct oeed_config *c = &f->cfg;
@@ -139,11 +141,24 @@ static void setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t ma
 		c->contracts = &f->contract;
 		c->n_contracts = 1;
 	}
+}
+
+static void fixture_start(struct fixture *f)
+{
+	struct oeed_config *c = &f->cfg;
 	struct oeed_error err = {{0}};
-	CHECK_INT(calendar_new("UTC", NULL, 0, &f->cal, &err), 0);
+	CHECK_INT(calendar_new(c->report.timezone, c->report.shifts, c->report.n_shifts, &f->cal,
+			       &err),
+		  0);
 	struct engine_sink sink = {.ctx = &f->cap, .state = cap_state, .kpi = cap_kpi,
 				   .contract = cap_contract};
 	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+}
+
+static void setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, size_t max, bool contract)
+{
+	fixture_config(f, stale, microstop, max, contract);
+	fixture_start(f);
 }
 
 static void teardown(struct fixture *f)
@@ -477,23 +492,16 @@ static void test_contract_pooled(void)
 static void test_berlin_periods(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	memset(f, 0, sizeof(*f));
+	fixture_config(f, 0, 0, 2, false);
 	struct oeed_config *c = &f->cfg;
-	c->max_clock_skew_ms = 300000;
-	c->machines.max = 2;
-	c->report.interval_ms = 10000;
-	c->report.periods[PERIOD_DAY] = true;
+	c->report.n_windows = 0;
 	c->report.periods[PERIOD_MONTH] = true;
 	c->report.periods[PERIOD_SHIFT] = true;
-	c->report.window_buckets = 60;
 	c->report.timezone = "Europe/Berlin";
 	struct oeed_shift shifts[3] = {{"early", 6 * 60}, {"late", 14 * 60}, {"night", 22 * 60}};
 	memcpy(c->report.shifts, shifts, sizeof(shifts));
 	c->report.n_shifts = 3;
-	struct oeed_error err = {{0}};
-	CHECK_INT(calendar_new("Europe/Berlin", shifts, 3, &f->cal, &err), 0);
-	struct engine_sink sink = {.ctx = &f->cap, .kpi = cap_kpi};
-	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+	fixture_start(f);
 	int m = engine_machine(f->e, "m", 1, NULL);
 	/* running from 2026-09-30 21:00Z (23:00 CEST); the state is repeated every hour until
 	 * 2026-11-01 03:00Z, as a machine that reports periodically would */
@@ -615,31 +623,14 @@ static void test_checkpoint_roundtrip(void)
 static void test_contract_rolling(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	memset(f, 0, sizeof(*f));
-	struct oeed_config *c = &f->cfg;
-	c->max_clock_skew_ms = 300000;
-	c->machines.max = 2;
-	c->report.interval_ms = 10000;
-	c->report.windows_ms[0] = 3600000;
-	c->report.n_windows = 1;
-	c->report.window_buckets = 60;
-	c->report.timezone = "UTC";
+	fixture_config(f, 0, 0, 2, true);
 	f->cm[0] = "*";
 	f->contract.name = "roll";
-	f->contract.machines = f->cm;
-	f->contract.n_machines = 1;
-	f->contract.kpi = KPI_AVAILABILITY;
 	f->contract.rolling = true;
 	f->contract.rolling_ms = 1800000;
-	f->contract.target = 0.9;
-	f->contract.minimum = 0.8;
-	f->contract.higher_is_better = true;
-	c->contracts = &f->contract;
-	c->n_contracts = 1;
-	struct oeed_error err = {{0}};
-	CHECK_INT(calendar_new("UTC", NULL, 0, &f->cal, &err), 0);
-	struct engine_sink sink = {.ctx = &f->cap, .kpi = cap_kpi, .contract = cap_contract};
-	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
+	f->contract.n_planned_reasons = 0;
+	f->cfg.report.periods[PERIOD_DAY] = false;
+	fixture_start(f);
 	int m = engine_machine(f->e, "m", 1, NULL);
 	st(f, m, 0, CAT_RUNNING, "R", "");
 	st(f, m, 1800, CAT_DOWN, "F", "fault");
