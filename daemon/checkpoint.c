@@ -11,9 +11,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define CKPT_MAGIC "OEEDCKPT"
+#define CKPT_MAGIC   "OEEDCKPT"
 #define CKPT_VERSION 1u
-#define CKPT_MAX (1ull << 32) /* refuse absurd sizes from a corrupt header */
+#define CKPT_MAX     (1ull << 32) /* refuse absurd sizes from a corrupt header */
 
 struct ckpt_header {
 	char magic[8];
@@ -102,7 +102,8 @@ int checkpoint_read(const char *path, struct checkpoint *ret, struct oeed_error 
 	if (!f) {
 		r = -errno;
 		if (r != -ENOENT)
-			snprintf(err->msg, sizeof(err->msg), "checkpoint %s: %s", path, strerror(-r));
+			snprintf(err->msg, sizeof(err->msg), "checkpoint %s: %s", path,
+				 strerror(-r));
 		return r;
 	}
 	struct ckpt_header h;

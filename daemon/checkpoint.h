@@ -14,9 +14,9 @@
 #include "util.h"
 
 struct checkpoint {
-	int64_t last_rx_ns;   /* the last message the engine had processed, 0 when none */
+	int64_t last_rx_ns; /* the last message the engine had processed, 0 when none */
 	oeed_ms written_at;
-	char *blob;           /* engine_save() output */
+	char *blob; /* engine_save() output */
 	size_t blob_len;
 };
 

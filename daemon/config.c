@@ -1619,8 +1619,7 @@ static int syntax_error(struct loader *ld, const yaml_parser_t *p, const char *y
 		}
 		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s:%zu:%zu: byte %zu: %s", ld->name,
 			 line, col, p->problem_offset, problem);
-	}
-	else if (p->context)
+	} else if (p->context)
 		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s:%zu:%zu: %s %s at line %zu",
 			 ld->name, p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
 			 p->context, p->context_mark.line + 1);

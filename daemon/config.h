@@ -10,14 +10,7 @@
 #include "util.h"
 
 /* The five categories of kpi.md; the order is the order of output fields. */
-enum oeed_category {
-	CAT_RUNNING = 0,
-	CAT_IDLE,
-	CAT_DOWN,
-	CAT_PLANNED,
-	CAT_UNKNOWN,
-	CAT__COUNT
-};
+enum oeed_category { CAT_RUNNING = 0, CAT_IDLE, CAT_DOWN, CAT_PLANNED, CAT_UNKNOWN, CAT__COUNT };
 const char *category_name(enum oeed_category c);
 /* "running" -> CAT_RUNNING ...; returns -EINVAL for anything else. */
 int category_parse(const char *s, size_t len, enum oeed_category *ret);
@@ -50,24 +43,24 @@ struct oeed_map_entry {
 #define OEED_MAX_TEMPLATE_VARS 8
 
 struct oeed_source {
-	char *topic;   /* template as written: "factory/{line}/{machine}/state" */
-	char *decoder; /* plugin name: "text", "json", "sparkplug_b" */
+	char *topic;		 /* template as written: "factory/{line}/{machine}/state" */
+	char *decoder;		 /* plugin name: "text", "json", "sparkplug_b" */
 	enum oeed_signal signal; /* the one signal of a single-valued payload, else SIG_NONE */
 	struct oeed_map_entry *map;
 	size_t n_map;
 	bool map_numbers; /* unmapped raw states are an error unless a `default:` entry exists */
 	enum oeed_counts counts;
-	bool cycle_counts; /* each cycle event is also one part of total_count */
+	bool cycle_counts;	  /* each cycle event is also one part of total_count */
 	char *fields[SIG__COUNT]; /* decoder path per signal (json "$.a.b[2]", sparkplug metric
 				     name), NULL when unused */
-	int qos; /* -1: use mqtt.qos */
-	int line, column; /* where this source starts in the file */
+	int qos;		  /* -1: use mqtt.qos */
+	int line, column;	  /* where this source starts in the file */
 };
 
 struct oeed_machine_conf {
-	char *id;                 /* NULL for the defaults entry */
-	oeed_ms ideal_cycle_ms;   /* 0: unknown, performance and oee are omitted */
-	oeed_ms stale_after_ms;   /* 0 disables the silence timeout */
+	char *id;		    /* NULL for the defaults entry */
+	oeed_ms ideal_cycle_ms;	    /* 0: unknown, performance and oee are omitted */
+	oeed_ms stale_after_ms;	    /* 0 disables the silence timeout */
 	oeed_ms microstop_below_ms; /* 0: off */
 	int line, column;
 };
@@ -79,13 +72,7 @@ struct oeed_machines {
 	size_t n_list;
 };
 
-enum oeed_period {
-	PERIOD_SHIFT = 0,
-	PERIOD_DAY,
-	PERIOD_WEEK,
-	PERIOD_MONTH,
-	PERIOD__COUNT
-};
+enum oeed_period { PERIOD_SHIFT = 0, PERIOD_DAY, PERIOD_WEEK, PERIOD_MONTH, PERIOD__COUNT };
 const char *period_name(enum oeed_period p);
 int period_parse(const char *s, enum oeed_period *ret);
 
@@ -95,14 +82,14 @@ struct oeed_shift {
 };
 
 #define OEED_MAX_WINDOWS 8
-#define OEED_MAX_SHIFTS 8
+#define OEED_MAX_SHIFTS	 8
 
 struct oeed_report {
-	oeed_ms interval_ms;       /* default 10s */
+	oeed_ms interval_ms; /* default 10s */
 	oeed_ms windows_ms[OEED_MAX_WINDOWS];
 	size_t n_windows;
-	bool periods[PERIOD__COUNT]; /* which calendar periods are tracked */
-	char *timezone;              /* IANA name, default "UTC" */
+	bool periods[PERIOD__COUNT];		   /* which calendar periods are tracked */
+	char *timezone;				   /* IANA name, default "UTC" */
 	struct oeed_shift shifts[OEED_MAX_SHIFTS]; /* sorted by start_min */
 	size_t n_shifts;
 	unsigned window_buckets; /* buckets per rolling window, default 60 */
@@ -137,9 +124,9 @@ struct oeed_contract {
 	char **machines; /* ids or fnmatch(3) patterns */
 	size_t n_machines;
 	enum oeed_kpi kpi;
-	bool rolling;             /* period is a rolling duration instead of a calendar period */
-	enum oeed_period period;  /* when !rolling */
-	oeed_ms rolling_ms;       /* when rolling */
+	bool rolling;		 /* period is a rolling duration instead of a calendar period */
+	enum oeed_period period; /* when !rolling */
+	oeed_ms rolling_ms;	 /* when rolling */
 	double target;
 	double minimum;
 	bool higher_is_better;
@@ -156,16 +143,16 @@ struct oeed_output_conf {
 	char *name; /* unique; default "influxdb-1", "file-1" ...; names the spool directory */
 	/* influxdb */
 	char *url;
-	int api; /* 1 or 2 */
+	int api;						      /* 1 or 2 */
 	char *database, *retention_policy, *username, *password_file; /* v1 */
-	char *org, *bucket, *token_file;                             /* v2 */
-	char *precision; /* "ms" (default); points are written with ms timestamps */
-	size_t batch_lines;     /* default 5000 */
-	oeed_ms flush_interval_ms; /* default 1s */
-	uint64_t spool_max;     /* default 256MiB */
-	bool gzip;              /* default true */
-	bool create_database;   /* v1 only, default false */
-	oeed_ms timeout_ms;     /* whole request, default 10s */
+	char *org, *bucket, *token_file;			      /* v2 */
+	char *precision;	    /* "ms" (default); points are written with ms timestamps */
+	size_t batch_lines;	    /* default 5000 */
+	oeed_ms flush_interval_ms;  /* default 1s */
+	uint64_t spool_max;	    /* default 256MiB */
+	bool gzip;		    /* default true */
+	bool create_database;	    /* v1 only, default false */
+	oeed_ms timeout_ms;	    /* whole request, default 10s */
 	oeed_ms connect_timeout_ms; /* default 5s */
 	char *ca_file;
 	bool verify; /* default true */
@@ -180,21 +167,21 @@ struct oeed_tls_conf {
 };
 
 struct oeed_mqtt_conf {
-	char *url; /* tcp://host:port or ssl://host:port, default tcp://127.0.0.1:1883 */
+	char *url;	 /* tcp://host:port or ssl://host:port, default tcp://127.0.0.1:1883 */
 	char *client_id; /* default "oeed-<hostname>" filled by the daemon when NULL */
 	char *username;
 	char *password_file;
-	int qos;            /* default 1 */
-	bool clean_session; /* default false */
-	int protocol;       /* 4 (3.1.1, default) or 5 */
+	int qos;		   /* default 1 */
+	bool clean_session;	   /* default false */
+	int protocol;		   /* 4 (3.1.1, default) or 5 */
 	oeed_ms session_expiry_ms; /* MQTT 5, default 7d */
-	oeed_ms keepalive_ms;      /* default 30s */
+	oeed_ms keepalive_ms;	   /* default 30s */
 	oeed_ms reconnect_min_ms;  /* default 1s */
 	oeed_ms reconnect_max_ms;  /* default 30s */
 	bool has_tls;
 	struct oeed_tls_conf tls;
-	char *status_topic; /* retained "online"/"offline" (LWT), NULL: none */
-	size_t queue_len;   /* messages the receive queue holds, default 65536 */
+	char *status_topic;	/* retained "online"/"offline" (LWT), NULL: none */
+	size_t queue_len;	/* messages the receive queue holds, default 65536 */
 	bool sparkplug_rebirth; /* request a rebirth on unknown alias / seq gap, default false */
 };
 
@@ -205,12 +192,12 @@ struct oeed_record_conf {
 };
 
 struct oeed_config {
-	char *path;      /* the file it was loaded from */
-	char *site;      /* NULL: no site tag */
-	char *instance;  /* the `instance` tag of self-metrics, default: hostname */
-	char *state_dir; /* default /var/lib/oeed */
-	int log_level;   /* enum log_level */
-	oeed_ms max_clock_skew_ms;     /* default 5m */
+	char *path;			/* the file it was loaded from */
+	char *site;			/* NULL: no site tag */
+	char *instance;			/* the `instance` tag of self-metrics, default: hostname */
+	char *state_dir;		/* default /var/lib/oeed */
+	int log_level;			/* enum log_level */
+	oeed_ms max_clock_skew_ms;	/* default 5m */
 	oeed_ms checkpoint_interval_ms; /* default 1m */
 	struct oeed_mqtt_conf mqtt;
 	struct oeed_source *sources;

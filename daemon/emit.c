@@ -34,8 +34,8 @@ static void on_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
 		em->lines++;
 }
 
-static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *label,
-		   oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
+static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *label, oeed_ms start,
+		   oeed_ms end, const struct kpi_values *kv, bool final)
 {
 	struct emitter *em = ctx;
 	if (em->discard)
@@ -48,7 +48,8 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 		if (!kpi_has(kv, (enum kpi_field)f))
 			continue;
 		if (kpi_field_is_int((enum kpi_field)f))
-			lp_field_int(&l, kpi_field_name((enum kpi_field)f), (int64_t)llround(kv->v[f]));
+			lp_field_int(&l, kpi_field_name((enum kpi_field)f),
+				     (int64_t)llround(kv->v[f]));
 		else
 			lp_field_decimal(&l, kpi_field_name((enum kpi_field)f), kv->v[f]);
 	}
@@ -66,12 +67,12 @@ static void log_contract(const struct contract_result *r)
 	if (r->final)
 		log_info("contract %s: %s period closed: %s (%s %s, target %.6g, minimum %.6g, "
 			 "coverage %.4g)",
-			 r->contract->name, r->period_label, r->status, kpi_name(r->contract->kpi), v,
-			 r->contract->target, r->contract->minimum, r->coverage);
+			 r->contract->name, r->period_label, r->status, kpi_name(r->contract->kpi),
+			 v, r->contract->target, r->contract->minimum, r->coverage);
 	else if (r->prev_status && strcmp(r->prev_status, r->status) != 0)
 		log_info("contract %s: %s -> %s (%s %s, target %.6g, minimum %.6g)",
-			 r->contract->name, r->prev_status, r->status, kpi_name(r->contract->kpi), v,
-			 r->contract->target, r->contract->minimum);
+			 r->contract->name, r->prev_status, r->status, kpi_name(r->contract->kpi),
+			 v, r->contract->target, r->contract->minimum);
 }
 
 static void on_contract(void *ctx, const struct contract_result *r)

@@ -9,8 +9,8 @@
 struct emitter {
 	struct strbuf *out;
 	const char *site; /* NULL: no site tag */
-	uint64_t lines;   /* lines appended so far */
-	bool discard;     /* compute everything but write nothing (benchmarks) */
+	uint64_t lines;	  /* lines appended so far */
+	bool discard;	  /* compute everything but write nothing (benchmarks) */
 	bool log_status;  /* log contract status changes and period outcomes (the daemon) */
 };
 
@@ -21,7 +21,7 @@ struct self_metrics {
 	uint64_t messages, decode_errors, unmatched, dropped_messages, late, skewed;
 	uint64_t machines, machines_dropped, counter_resets, unmapped;
 	uint64_t lines_written, lines_retried, lines_spooled, write_errors, spool_bytes,
-		dropped_lines;
+	    dropped_lines;
 	uint64_t queue_depth, rss_bytes;
 	uint64_t protocol_notices; /* Sparkplug seq gaps, unknown aliases, stale deaths... */
 };

@@ -27,21 +27,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HIST_SLOTS 7 /* 6 slots span the window, one more is being filled */
+#define HIST_SLOTS  7 /* 6 slots span the window, one more is being filled */
 #define MAX_REASONS 8
 
 struct window {
-	oeed_ms len;      /* W */
-	oeed_ms width;    /* bucket width b */
-	oeed_ms slot_w;   /* histogram slot width */
-	bool reported;    /* a report.windows entry (else only used by a rolling contract) */
+	oeed_ms len;	/* W */
+	oeed_ms width;	/* bucket width b */
+	oeed_ms slot_w; /* histogram slot width */
+	bool reported;	/* a report.windows entry (else only used by a rolling contract) */
 	char label[16];
 };
 
 /* One rolling-window bucket: 80 bytes. Times fit 32 bits because a bucket is at most a
  * window (31 days max, 2.7e9 ms); the ideal cycle time is applied when the window is read. */
 struct wbucket {
-	int64_t idx; /* absolute bucket index t / width; -1 empty */
+	int64_t idx;		      /* absolute bucket index t / width; -1 empty */
 	uint32_t cat_ms[CAT_UNKNOWN]; /* unknown is derived from the span */
 	uint32_t count[CNT__COUNT];
 	uint32_t failures;
@@ -92,17 +92,17 @@ struct machine {
 	oeed_ms pend_start;
 	int pend_reason_idx;
 
-	struct wbucket *buckets;  /* n_windows * B */
-	struct hist *slots;       /* n_windows * HIST_SLOTS, NULL when no source has cycles */
-	struct hist *phist;       /* open and last closed period's histogram per tracked period,
-				     NULL when no source has cycles */
+	struct wbucket *buckets; /* n_windows * B */
+	struct hist *slots;	 /* n_windows * HIST_SLOTS, NULL when no source has cycles */
+	struct hist *phist;	 /* open and last closed period's histogram per tracked period,
+				    NULL when no source has cycles */
 	int64_t *slot_idx;
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 };
 
 struct contract_state {
 	const struct oeed_contract *c;
-	int window; /* rolling: index into windows */
+	int window;	    /* rolling: index into windows */
 	oeed_ms start, end; /* calendar: the open period */
 	int reason_idx[OEED_MAX_CONTRACT_REASONS];
 	const char *last_status;
@@ -115,7 +115,7 @@ struct engine {
 	struct window windows[OEED_MAX_WINDOWS * 2];
 	size_t n_windows;
 	unsigned buckets; /* B */
-	bool cycles;      /* some source carries cycles: windows and periods keep histograms */
+	bool cycles;	  /* some source carries cycles: windows and periods keep histograms */
 	int period_slot[PERIOD__COUNT]; /* index among the tracked periods */
 	bool period_on[PERIOD__COUNT];
 	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
@@ -127,7 +127,7 @@ struct engine {
 	size_t hash_size;
 	char *arena;
 
-	size_t extra; /* arena bytes per machine */
+	size_t extra;	 /* arena bytes per machine */
 	uint64_t layout; /* hash of what the arena's layout depends on (checkpoints) */
 
 	struct contract_state *contracts;
@@ -136,8 +136,7 @@ struct engine {
 	struct engine_stats stats;
 };
 
-static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods,
-				  bool cycles)
+static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods, bool cycles)
 {
 	return n_windows * buckets * sizeof(struct wbucket) +
 	       (cycles ? n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) : 0) +
@@ -160,7 +159,8 @@ static size_t config_periods(const struct oeed_config *cfg, bool *on)
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		on[p] = cfg->report.periods[p];
 		for (size_t i = 0; i < cfg->n_contracts; i++)
-			if (!cfg->contracts[i].rolling && cfg->contracts[i].period == (enum oeed_period)p)
+			if (!cfg->contracts[i].rolling &&
+			    cfg->contracts[i].period == (enum oeed_period)p)
 				on[p] = true;
 		if (p == PERIOD_SHIFT && !cfg->report.n_shifts)
 			on[p] = false;
@@ -243,8 +243,10 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t engine_layout_hash(const struct engine *e)
 {
 	uint64_t h = 1469598103934665603ull;
-	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state), sizeof(struct wbucket),
-			  sizeof(struct hist), e->n_windows, e->buckets, e->n_reasons, e->cycles};
+	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state),
+			  sizeof(struct wbucket), sizeof(struct hist),
+			  e->n_windows,		  e->buckets,
+			  e->n_reasons,		  e->cycles};
 	h = fnv(h, sizes, sizeof(sizes));
 	for (size_t w = 0; w < e->n_windows; w++)
 		h = fnv(h, &e->windows[w].len, sizeof(e->windows[w].len));
@@ -619,7 +621,8 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 
 	if (m->pending) {
 		/* the stop ends (or changes) before the micro-stop threshold */
-		resolve_pending(e, m, ts, c == CAT_RUNNING && ts - m->pend_start < m->microstop_below);
+		resolve_pending(e, m, ts,
+				c == CAT_RUNNING && ts - m->pend_start < m->microstop_below);
 	} else {
 		account_to(e, m, ts, m->cat, m->reason_idx);
 	}
@@ -813,7 +816,8 @@ void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_co
 	double delta;
 	if (mode == COUNTS_CUMULATIVE) {
 		if (!m->counter_has[which]) {
-			/* the first value after start-up or unknown is a baseline, not production */
+			/* the first value after start-up or unknown is a baseline, not production
+			 */
 			m->counter_has[which] = true;
 			m->counter_last[which] = value;
 			add_count(e, m, ts, which, 0);
@@ -918,7 +922,8 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 			continue;
 		struct period_state *ps = m->periods[p];
 		if (t <= ps->start)
-			continue; /* nothing yet; also keeps this record off the final's timestamp */
+			continue; /* nothing yet; also keeps this record off the final's timestamp
+				   */
 		acc = ps->acc;
 		if (m->pending && m->acc_until < t) {
 			oeed_ms from = OEED_MAX(m->pend_start, ps->start);
@@ -981,8 +986,8 @@ static bool meets(const struct oeed_contract *c, double v, double level)
 	return c->higher_is_better ? v >= level : v <= level;
 }
 
-static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms pstart,
-			  oeed_ms pend, oeed_ms ts, bool final, bool use_last)
+static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms pstart, oeed_ms pend,
+			  oeed_ms ts, bool final, bool use_last)
 {
 	const struct oeed_contract *c = cs->c;
 	struct kpi_acc pool, best, worst, acc, evidence;
@@ -1045,7 +1050,8 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 		kpi_acc_merge(&pool, &acc);
 		hist_merge(&hpool, &h);
 		span_total += mspan;
-		/* bounds: the rest of this machine's period all running at ideal speed / all down */
+		/* bounds: the rest of this machine's period all running at ideal speed / all down
+		 */
 		oeed_ms rest = c->rolling || final ? 0 : OEED_MAX(0, pend - pstart - mspan);
 		struct kpi_acc b = acc, wst = acc;
 		b.cat_ms[CAT_RUNNING] += rest;
@@ -1093,8 +1099,8 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	else if (meets(c, r.value, c->minimum))
 		r.status = "at_risk";
 	else
-		r.status = ok_b && !meets(c, r.best_case, c->minimum) ? "breached"
-								       : "below_minimum";
+		r.status =
+		    ok_b && !meets(c, r.best_case, c->minimum) ? "breached" : "below_minimum";
 	r.prev_status = cs->last_status;
 	cs->last_status = final ? NULL : r.status; /* a new period starts without history */
 	if (e->sink.contract)
@@ -1205,10 +1211,10 @@ int engine_save(const struct engine *e, struct strbuf *out)
 		struct machine c = e->machines[i];
 		/* pointers become offsets into the machine's own tag buffer */
 		for (size_t t = 0; t < c.info.n_tags; t++) {
-			c.info.tag[t].key = (const char *)(uintptr_t)(c.info.tag[t].key -
-								       e->machines[i].tagbuf);
-			c.info.tag[t].value = (const char *)(uintptr_t)(c.info.tag[t].value -
-									 e->machines[i].tagbuf);
+			c.info.tag[t].key =
+			    (const char *)(uintptr_t)(c.info.tag[t].key - e->machines[i].tagbuf);
+			c.info.tag[t].value =
+			    (const char *)(uintptr_t)(c.info.tag[t].value - e->machines[i].tagbuf);
 		}
 		c.info.id = NULL;
 		c.buckets = NULL;
@@ -1257,7 +1263,8 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		m->tagbuf[sizeof(m->tagbuf) - 1] = '\0';
 		m->info.n_tags = 0;
 		for (size_t t = 0; t < c.info.n_tags && t < OEED_MAX_TEMPLATE_VARS; t++) {
-			uintptr_t ko = (uintptr_t)c.info.tag[t].key, vo = (uintptr_t)c.info.tag[t].value;
+			uintptr_t ko = (uintptr_t)c.info.tag[t].key,
+				  vo = (uintptr_t)c.info.tag[t].value;
 			if (ko >= sizeof(m->tagbuf) || vo >= sizeof(m->tagbuf))
 				break;
 			m->info.tag[t].key = m->tagbuf + ko;
@@ -1285,7 +1292,8 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		m->pend_start = c.pend_start;
 		m->pend_reason_idx = m->reason_idx;
 		if (full) {
-			memcpy(e->arena + (size_t)mi * e->extra, p + sizeof(struct machine), e->extra);
+			memcpy(e->arena + (size_t)mi * e->extra, p + sizeof(struct machine),
+			       e->extra);
 		} else if (m->acc_until != OEED_MS_NONE) {
 			/* windows and periods changed shape: they start afresh from here */
 			for (int k = 0; k < PERIOD__COUNT; k++)

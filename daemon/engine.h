@@ -15,9 +15,9 @@
 #include "topic.h"
 #include "util.h"
 
-#define ENGINE_ID_MAX 128     /* longest machine id */
+#define ENGINE_ID_MAX	  128 /* longest machine id */
 #define ENGINE_TAGS_BYTES 256 /* room for the topic template's tags of one machine */
-#define ENGINE_RAW_MAX 64     /* longest raw state kept (longer ones are cut) */
+#define ENGINE_RAW_MAX	  64  /* longest raw state kept (longer ones are cut) */
 #define ENGINE_REASON_MAX 64
 
 struct engine;
@@ -36,12 +36,12 @@ struct engine_machine_info {
 
 struct contract_result {
 	const struct oeed_contract *contract;
-	const char *period_label; /* "month", "shift", "30d" */
+	const char *period_label;	  /* "month", "shift", "30d" */
 	oeed_ms period_start, period_end; /* end = now for a rolling contract */
-	oeed_ms ts;                       /* when evaluated (record timestamp) */
+	oeed_ms ts;			  /* when evaluated (record timestamp) */
 	bool has_value;
 	double value, best_case, worst_case, coverage;
-	const char *status; /* met | on_track | at_risk | below_minimum | breached | no_data */
+	const char *status;	 /* met | on_track | at_risk | below_minimum | breached | no_data */
 	const char *prev_status; /* at the previous evaluation, NULL for the first one */
 	bool final;
 	unsigned n_machines;
@@ -61,12 +61,12 @@ struct engine_sink {
 };
 
 struct engine_stats {
-	uint64_t late;            /* events older than the machine's latest, applied at latest */
-	uint64_t skewed;          /* events too far in the future, clamped to receive time */
+	uint64_t late;		   /* events older than the machine's latest, applied at latest */
+	uint64_t skewed;	   /* events too far in the future, clamped to receive time */
 	uint64_t machines_dropped; /* messages for new machines beyond machines.max */
 	uint64_t counter_resets;
-	uint64_t unmapped;        /* raw states the source's map does not know */
-	size_t machines;          /* machines in use */
+	uint64_t unmapped; /* raw states the source's map does not know */
+	size_t machines;   /* machines in use */
 };
 
 int engine_new(const struct oeed_config *cfg, const struct calendar *cal,

@@ -74,7 +74,8 @@ long feed_files(struct feed *f, char *const *paths, size_t n_paths, int64_t afte
 		while ((r = recording_next(rd, &m, &lerr)) != 0) {
 			if (r < 0) {
 				f->stats.bad_lines++;
-				log_limited(&f->rl_bad, 0, LOG_LVL_WARN, "%s (line skipped)", lerr.msg);
+				log_limited(&f->rl_bad, 0, LOG_LVL_WARN, "%s (line skipped)",
+					    lerr.msg);
 				continue;
 			}
 			if (m.rx_ns <= after_ns)

@@ -25,8 +25,9 @@ struct feed {
 	oeed_ms interval;
 	oeed_ms next_tick;  /* OEED_MS_NONE until the first message or tick */
 	int64_t last_rx_ns; /* the last message handed to the engine */
-	void (*tick)(void *ctx, oeed_ms t); /* a report tick (engine_report and what goes with it) */
-	void (*after)(void *ctx);           /* after each message or tick; may be NULL */
+	void (*tick)(void *ctx,
+		     oeed_ms t);  /* a report tick (engine_report and what goes with it) */
+	void (*after)(void *ctx); /* after each message or tick; may be NULL */
 	void *ctx;
 	struct feed_stats stats;
 	struct log_ratelimit rl_decode, rl_unmatched, rl_dropped, rl_bad;

@@ -7,10 +7,10 @@
 #pragma once
 #include <stdint.h>
 
-#define HIST_OCTAVES 24
+#define HIST_OCTAVES	24
 #define HIST_PER_OCTAVE 8
-#define HIST_BINS (HIST_OCTAVES * HIST_PER_OCTAVE + 2)
-#define HIST_REL_ERROR 0.0443
+#define HIST_BINS	(HIST_OCTAVES * HIST_PER_OCTAVE + 2)
+#define HIST_REL_ERROR	0.0443
 
 struct hist {
 	uint32_t bin[HIST_BINS];

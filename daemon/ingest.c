@@ -37,8 +37,8 @@ struct emit_ctx {
 	size_t topic_len;
 };
 
-int ingest_new(const struct oeed_config *cfg, struct engine *e, const struct oeed_decoder_host *host,
-	       struct ingest **ret, struct oeed_error *err)
+int ingest_new(const struct oeed_config *cfg, struct engine *e,
+	       const struct oeed_decoder_host *host, struct ingest **ret, struct oeed_error *err)
 {
 	struct ingest *in = calloc(1, sizeof(*in));
 	if (!in)
@@ -150,7 +150,8 @@ static void on_value(void *ctx, const struct oeed_value *v)
 		const struct oeed_source *src = c->s->src;
 		const struct oeed_map_entry *me = NULL;
 		for (size_t i = 0; i < src->n_map; i++)
-			if (strlen(src->map[i].raw) == len && memcmp(src->map[i].raw, raw, len) == 0) {
+			if (strlen(src->map[i].raw) == len &&
+			    memcmp(src->map[i].raw, raw, len) == 0) {
 				me = &src->map[i];
 				break;
 			}
@@ -177,7 +178,8 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	case SIG_REJECT:
 		if (v->kind != VAL_NUM || !isfinite(v->num) || v->num < 0) {
 			c->in->stats.bad_values++;
-			set_error(c, -EINVAL, "count is not a non-negative number:", v->str ? v->str : "",
+			set_error(c, -EINVAL,
+				  "count is not a non-negative number:", v->str ? v->str : "",
 				  v->str ? v->len : 0);
 			return;
 		}
@@ -240,17 +242,18 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 				     .topic_len = topic_len};
 		if (match.machine && match.machine_len) {
 			c.topic_machine =
-				engine_machine(in->engine, match.machine, match.machine_len, &match);
+			    engine_machine(in->engine, match.machine, match.machine_len, &match);
 			if (c.topic_machine == -ENOSPC) {
 				in->stats.dropped++;
 				rc = -ENOSPC;
 				if (err)
-					snprintf(err->msg, sizeof(err->msg),
-						 "topic '%.*s': machine '%.*s' dropped: machines.max "
-						 "(%zu) reached",
-						 (int)(topic_len > 120 ? 120 : topic_len), topic,
-						 (int)(match.machine_len > 64 ? 64 : match.machine_len),
-						 match.machine, in->cfg->machines.max);
+					snprintf(
+					    err->msg, sizeof(err->msg),
+					    "topic '%.*s': machine '%.*s' dropped: machines.max "
+					    "(%zu) reached",
+					    (int)(topic_len > 120 ? 120 : topic_len), topic,
+					    (int)(match.machine_len > 64 ? 64 : match.machine_len),
+					    match.machine, in->cfg->machines.max);
 				continue;
 			}
 			if (c.topic_machine >= 0)
@@ -271,8 +274,8 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 			if (err)
 				snprintf(err->msg, sizeof(err->msg),
 					 "topic '%.*s': %s decoder: byte %zu: %s",
-					 (int)(topic_len > 120 ? 120 : topic_len), topic, s->dec->name,
-					 derr.offset, derr.msg);
+					 (int)(topic_len > 120 ? 120 : topic_len), topic,
+					 s->dec->name, derr.offset, derr.msg);
 		} else if (c.rc < 0) {
 			rc = c.rc;
 		}
@@ -293,7 +296,8 @@ size_t ingest_subscriptions(const struct ingest *in, const char **ret_filters, i
 	size_t n = 0;
 	for (size_t i = 0; i < in->n_sources && n < max; i++) {
 		const char *f = in->sources[i].tmpl.subscription;
-		int qos = in->sources[i].src->qos >= 0 ? in->sources[i].src->qos : in->cfg->mqtt.qos;
+		int qos =
+		    in->sources[i].src->qos >= 0 ? in->sources[i].src->qos : in->cfg->mqtt.qos;
 		bool dup = false;
 		for (size_t j = 0; j < n; j++)
 			if (strcmp(ret_filters[j], f) == 0) {

@@ -12,12 +12,12 @@
 struct ingest;
 
 struct ingest_stats {
-	uint64_t messages;      /* all messages seen */
+	uint64_t messages;	/* all messages seen */
 	uint64_t decode_errors; /* payloads a decoder rejected (the message is skipped) */
-	uint64_t unmatched;     /* topics no source template matches */
-	uint64_t unmapped;      /* raw states missing from the source's map */
-	uint64_t bad_values;    /* values of the wrong kind for their signal */
-	uint64_t dropped;       /* messages for machines beyond machines.max */
+	uint64_t unmatched;	/* topics no source template matches */
+	uint64_t unmapped;	/* raw states missing from the source's map */
+	uint64_t bad_values;	/* values of the wrong kind for their signal */
+	uint64_t dropped;	/* messages for machines beyond machines.max */
 };
 
 /* Details of the last rejected message, for the caller's rate-limited log line. */
@@ -25,8 +25,8 @@ struct ingest_error {
 	char msg[320];
 };
 
-int ingest_new(const struct oeed_config *cfg, struct engine *e, const struct oeed_decoder_host *host,
-	       struct ingest **ret, struct oeed_error *err);
+int ingest_new(const struct oeed_config *cfg, struct engine *e,
+	       const struct oeed_decoder_host *host, struct ingest **ret, struct oeed_error *err);
 void ingest_free(struct ingest *in);
 /* Handles one message received at `now`. Returns 0, or a negative code when (part of) the
  * message was rejected, with err naming topic, byte offset and reason. */

@@ -14,11 +14,11 @@ enum kpi_count { CNT_TOTAL = 0, CNT_GOOD, CNT_REJECT, CNT__COUNT };
 struct kpi_acc {
 	oeed_ms cat_ms[CAT__COUNT]; /* time per category (unknown: explicit unknown state only) */
 	int64_t count[CNT__COUNT];  /* parts as received per signal */
-	double ideal_total_s;       /* sum of ideal_cycle * parts (for pooled performance) */
-	double ideal_good_s;        /* sum of ideal_cycle * good parts (for pooled oee) */
-	double ideal_reject_s;      /* sum of ideal_cycle * reject parts (derived good/total) */
-	uint8_t counted;            /* bit per enum kpi_count: a signal of that kind was seen */
-	uint8_t has_ideal;          /* every counted part had an ideal cycle time */
+	double ideal_total_s;	    /* sum of ideal_cycle * parts (for pooled performance) */
+	double ideal_good_s;	    /* sum of ideal_cycle * good parts (for pooled oee) */
+	double ideal_reject_s;	    /* sum of ideal_cycle * reject parts (derived good/total) */
+	uint8_t counted;	    /* bit per enum kpi_count: a signal of that kind was seen */
+	uint8_t has_ideal;	    /* every counted part had an ideal cycle time */
 	uint32_t failures;
 	uint32_t cycles;
 	double cycle_sum_s;

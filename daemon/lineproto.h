@@ -14,7 +14,7 @@
 
 struct lp_line {
 	struct strbuf *sb;
-	size_t start;   /* where this line starts in sb */
+	size_t start; /* where this line starts in sb */
 	unsigned n_fields;
 	bool in_fields;
 };
@@ -41,7 +41,7 @@ bool lp_end(struct lp_line *l, oeed_ms ts_ms);
 
 /* Escaping primitives (exposed for tests and fuzzing). */
 void lp_escape_measurement(struct strbuf *sb, const char *s, size_t len);
-void lp_escape_key(struct strbuf *sb, const char *s, size_t len); /* tag key/value, field key */
+void lp_escape_key(struct strbuf *sb, const char *s, size_t len);    /* tag key/value, field key */
 void lp_escape_string(struct strbuf *sb, const char *s, size_t len); /* field string body */
 /* Floats are written with the shortest "%.17g"-exact form that round-trips ("0.975"). */
 void lp_format_double(struct strbuf *sb, double v);

@@ -29,13 +29,13 @@ struct log_ratelimit {
 };
 #define LOG_RATELIMIT_INIT(interval, burst_)                                                       \
 	{                                                                                          \
-		.interval_ms = (interval), .burst = (burst_), .window_start = 0, .in_window = 0,  \
+		.interval_ms = (interval), .burst = (burst_), .window_start = 0, .in_window = 0,   \
 		.suppressed = 0                                                                    \
 	}
 void log_limited(struct log_ratelimit *rl, oeed_ms now, enum log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)

@@ -48,10 +48,10 @@
 #include "recording.h"
 #include "report.h"
 
-#define DEFAULT_CONFIG "/etc/oeed/oeed.yaml"
+#define DEFAULT_CONFIG	"/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
-#define TICK_GRACE_MS 100 /* let messages received just before a tick reach the queue */
-#define MAX_SUBS 256 /* distinct subscriptions; more sources than that are refused at start */
+#define TICK_GRACE_MS	100 /* let messages received just before a tick reach the queue */
+#define MAX_SUBS	256 /* distinct subscriptions; more sources than that are refused at start */
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 
@@ -78,7 +78,7 @@ struct daemon {
 	uint64_t queue_dropped_seen;
 	struct log_ratelimit rl_dropped, rl_rebirth, rl_count, rl_notice;
 	uint64_t protocol_notices; /* counted by decoders through the host (self-metrics) */
-	bool to_stdout; /* replay: lines go to stdout instead of the outputs */
+	bool to_stdout;		   /* replay: lines go to stdout instead of the outputs */
 	bool stop;
 	char instance[128];
 };
@@ -99,20 +99,22 @@ static oeed_ms mono_ms(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage:\n"
-		   "  oeed [-c FILE]                  run the daemon (default " DEFAULT_CONFIG ")\n"
-		   "  oeed -c FILE --check-config     validate; print the effective config and its "
-		   "memory budget\n"
-		   "  oeed replay -c FILE REC...      recompute everything from recordings (files or "
-		   "directories),\n"
-		   "                                  line protocol to stdout (--no-output: compute\n"
-		   "                                  everything, write nothing: for benchmarks)\n"
-		   "  oeed report -c FILE --contract NAME --period LABEL [--html FILE] REC...\n"
-		   "                                  a contract's evidence for one period (LABEL:\n"
-		   "                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 night\")\n"
-		   "  oeed --version | --help\n"
-		   "Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
-		   "Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
+	fprintf(f,
+		"Usage:\n"
+		"  oeed [-c FILE]                  run the daemon (default " DEFAULT_CONFIG ")\n"
+		"  oeed -c FILE --check-config     validate; print the effective config and its "
+		"memory budget\n"
+		"  oeed replay -c FILE REC...      recompute everything from recordings (files or "
+		"directories),\n"
+		"                                  line protocol to stdout (--no-output: compute\n"
+		"                                  everything, write nothing: for benchmarks)\n"
+		"  oeed report -c FILE --contract NAME --period LABEL [--html FILE] REC...\n"
+		"                                  a contract's evidence for one period (LABEL:\n"
+		"                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 "
+		"night\")\n"
+		"  oeed --version | --help\n"
+		"Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
+		"Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
 }
 
 static int load_config(const char *path, struct oeed_config **ret)
@@ -134,8 +136,8 @@ struct core {
 	struct ingest *ingest;
 };
 
-static int core_new(struct oeed_config *cfg, struct emitter *em, const struct oeed_decoder_host *host,
-		    struct core *ret, struct oeed_error *err)
+static int core_new(struct oeed_config *cfg, struct emitter *em,
+		    const struct oeed_decoder_host *host, struct core *ret, struct oeed_error *err)
 {
 	struct engine_sink sink;
 	emit_sink(em, &sink);
@@ -442,8 +444,9 @@ static void restore(struct daemon *d)
 			if (fed < 0)
 				log_error("recording tail: %s", err.msg);
 			else
-				log_info("recording tail: %ld messages after the checkpoint replayed",
-					 fed);
+				log_info(
+				    "recording tail: %ld messages after the checkpoint replayed",
+				    fed);
 			feed_free_paths(paths, n_paths);
 		}
 	}
@@ -488,8 +491,8 @@ static size_t subscriptions(const struct daemon *d, struct mqtt_subscription *su
 	int qos[MAX_SUBS];
 	size_t n = ingest_subscriptions(d->ingest, filters, qos, MAX_SUBS);
 	if (d->cfg->n_sources > MAX_SUBS)
-		log_error("more than %d sources: only the first %d subscriptions are made", MAX_SUBS,
-			  MAX_SUBS);
+		log_error("more than %d sources: only the first %d subscriptions are made",
+			  MAX_SUBS, MAX_SUBS);
 	for (size_t i = 0; i < n; i++) {
 		subs[i].filter = filters[i];
 		subs[i].qos = qos[i];
@@ -610,12 +613,14 @@ static void reload(struct daemon *d)
 	struct strbuf sb;
 	strbuf_init(&sb);
 	bool full = false;
-	int n = engine_save(d->engine, &sb) < 0 ? -ENOMEM
-						: engine_load(c.engine, sb.buf, sb.len, &full, &err);
+	int n = engine_save(d->engine, &sb) < 0
+		    ? -ENOMEM
+		    : engine_load(c.engine, sb.buf, sb.len, &full, &err);
 	strbuf_free(&sb);
 	if (n < 0) {
-		log_error("reload: machine state could not be carried over (%s); kept the old config",
-			  n == -ENOMEM ? "out of memory" : err.msg);
+		log_error(
+		    "reload: machine state could not be carried over (%s); kept the old config",
+		    n == -ENOMEM ? "out of memory" : err.msg);
 		ingest_free(c.ingest);
 		engine_free(c.engine);
 		calendar_free(c.cal);
@@ -772,7 +777,8 @@ static int cmd_run(const char *cfg_path)
 						if (d.mqtt && mqtt_fd(d.mqtt) != old_fd) {
 							epoll_ctl(efd, EPOLL_CTL_DEL, old_fd, NULL);
 							ev.data.fd = mqtt_fd(d.mqtt);
-							epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd, &ev);
+							epoll_ctl(efd, EPOLL_CTL_ADD, ev.data.fd,
+								  &ev);
 						}
 					} else {
 						d.stop = true;
@@ -811,9 +817,10 @@ static int cmd_run(const char *cfg_path)
 			struct mqtt_stats ms;
 			mqtt_get_stats(d.mqtt, &ms);
 			if (ms.queue_dropped > d.queue_dropped_seen) {
-				log_limited(&d.rl_dropped, now, LOG_LVL_WARN,
-					    "mqtt: receive queue full, %llu messages dropped so far",
-					    (unsigned long long)ms.queue_dropped);
+				log_limited(
+				    &d.rl_dropped, now, LOG_LVL_WARN,
+				    "mqtt: receive queue full, %llu messages dropped so far",
+				    (unsigned long long)ms.queue_dropped);
 				d.queue_dropped_seen = ms.queue_dropped;
 			}
 		}
@@ -868,12 +875,10 @@ int main(int argc, char **argv)
 		replay = true;
 		argi = 2;
 	}
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check-config", no_argument, NULL, 'k'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"no-output", no_argument, NULL, 'n'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},      {"no-output", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	optind = argi;
 	int o;
 	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {

@@ -18,7 +18,7 @@
 struct mqtt_client;
 
 struct mqtt_msg {
-	int64_t rx_ns; /* receive time, ns since epoch (CLOCK_REALTIME at the callback) */
+	int64_t rx_ns;	   /* receive time, ns since epoch (CLOCK_REALTIME at the callback) */
 	const char *topic; /* NUL-terminated */
 	size_t topic_len;
 	const uint8_t *payload;
@@ -33,7 +33,7 @@ struct mqtt_subscription {
 struct mqtt_stats {
 	uint64_t received;
 	uint64_t queue_dropped; /* queue full */
-	uint64_t too_large;     /* payload over the queue's per-message limit */
+	uint64_t too_large;	/* payload over the queue's per-message limit */
 	uint64_t connects, disconnects;
 	uint64_t record_errors;
 	size_t queue_depth, queue_high_water;

@@ -21,7 +21,7 @@ struct output_stats {
 	uint64_t spool_bytes;
 	int64_t last_latency_ms;
 	char last_error[160];
-	int healthy; /* 1 when the last attempt succeeded */
+	int healthy;		/* 1 when the last attempt succeeded */
 	uint64_t lines_pending; /* accepted, not yet written or dropped (queue + spool) */
 };
 

@@ -18,10 +18,10 @@ enum oeed_value_kind { VAL_NONE = 0, VAL_NUM, VAL_STR, VAL_BOOL };
 struct oeed_value {
 	enum oeed_signal signal;
 	enum oeed_value_kind kind;
-	double num;      /* VAL_NUM, VAL_BOOL (0/1) */
+	double num;	 /* VAL_NUM, VAL_BOOL (0/1) */
 	const char *str; /* VAL_STR: not NUL-terminated, valid during the emit call only */
 	size_t len;
-	oeed_ms ts_ms;   /* event time from the payload, OEED_MS_NONE when it has none */
+	oeed_ms ts_ms;	     /* event time from the payload, OEED_MS_NONE when it has none */
 	const char *machine; /* NULL: the machine named by the topic; else an override (valid
 				during the emit call only), e.g. a Sparkplug device */
 	size_t machine_len;
@@ -81,7 +81,7 @@ int plugin_check_entry(oeed_decoder_entry_fn entry, const char *name,
 
 /* Shared by decoders: fills err (offset and message) and returns r. */
 int plugin_error(struct oeed_decode_error *err, size_t offset, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* Shared by decoders: parse an event time. Numbers are epoch seconds, ms, us or ns, chosen
  * by magnitude; strings are RFC 3339 ("2026-11-22T10:00:00.250Z", "+01:00" offsets).

@@ -376,7 +376,7 @@ static int start_file(struct recording_writer *w, int64_t rx_ns)
 		r = fsync(w->fd) < 0 ? -errno : 0;
 		close(w->fd);
 		w->fd = -1;
-	pthread_mutex_init(&w->lock, NULL);
+		pthread_mutex_init(&w->lock, NULL);
 		free(w->cur_path);
 		w->cur_path = NULL;
 		if (r < 0)

@@ -21,7 +21,7 @@ struct topic_template {
 		bool hash;     /* '#' (last level only) */
 	} level[TOPIC_MAX_LEVELS];
 	int machine_level; /* index of {machine}, -1 if absent */
-	size_t n_vars;     /* variables other than {machine} */
+	size_t n_vars;	   /* variables other than {machine} */
 };
 
 struct topic_match {
@@ -29,7 +29,7 @@ struct topic_match {
 	size_t machine_len;
 	size_t n_tags;
 	struct {
-		const char *key; /* the template's variable name (terminated) */
+		const char *key;   /* the template's variable name (terminated) */
 		const char *value; /* points into the topic */
 		size_t value_len;
 	} tag[OEED_MAX_TEMPLATE_VARS];

@@ -29,7 +29,7 @@ int parse_duration_ms(const char *s, oeed_ms *ret_ms)
 	static const struct {
 		const char *unit;
 		double ms;
-	} units[] = {{"ms", 1},	    {"s", 1000},	 {"m", 60000},
+	} units[] = {{"ms", 1},	     {"s", 1000},	{"m", 60000},
 		     {"h", 3600000}, {"d", 86400000.0}, {"w", 7 * 86400000.0}};
 	double v;
 	const char *unit;
@@ -58,9 +58,17 @@ int parse_size_bytes(const char *s, uint64_t *ret_bytes)
 	static const struct {
 		const char *unit;
 		double mult;
-	} units[] = {{"", 1},	  {"B", 1},	     {"KiB", 1024.0},	{"MiB", 1048576.0},
-		     {"GiB", 1073741824.0}, {"TiB", 1099511627776.0}, {"kB", 1e3},
-		     {"KB", 1e3},   {"MB", 1e6},	     {"GB", 1e9},	{"TB", 1e12}};
+	} units[] = {{"", 1},
+		     {"B", 1},
+		     {"KiB", 1024.0},
+		     {"MiB", 1048576.0},
+		     {"GiB", 1073741824.0},
+		     {"TiB", 1099511627776.0},
+		     {"kB", 1e3},
+		     {"KB", 1e3},
+		     {"MB", 1e6},
+		     {"GB", 1e9},
+		     {"TB", 1e12}};
 	double v;
 	const char *unit;
 	if (parse_number_unit(s, &v, &unit) < 0)

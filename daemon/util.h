@@ -10,8 +10,8 @@ typedef int64_t oeed_ms;
 #define OEED_MS_NONE INT64_MIN /* "no timestamp" */
 
 #define OEED_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define OEED_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define OEED_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define OEED_MIN(a, b)	   ((a) < (b) ? (a) : (b))
+#define OEED_MAX(a, b)	   ((a) > (b) ? (a) : (b))
 
 /* "500ms", "10s", "5m", "1h", "7d", also "1.5s", "0". Returns 0 or -EINVAL. */
 int parse_duration_ms(const char *s, oeed_ms *ret_ms);

@@ -54,7 +54,6 @@ static const char *const field_names[SIG__COUNT] = {
     [SIG_TIMESTAMP] = "timestamp", [SIG_DEATH] = "death",
 };
 
-
 /* Compiles `text` into p; returns 0 or -EINVAL/-ENOMEM with err set. Columns are 1-based. */
 static int compile_path(const char *field, const char *text, struct json_path *p,
 			struct oeed_decode_error *err)
@@ -62,8 +61,8 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 	size_t i = 1, len = strlen(text);
 
 	if (text[0] != '$')
-		return plugin_error(err, 0, -EINVAL, "fields.%s: path '%s' must start with '$'", field,
-				 text);
+		return plugin_error(err, 0, -EINVAL, "fields.%s: path '%s' must start with '$'",
+				    field, text);
 	p->text = strdup(text);
 	p->keys = strdup(text);
 	if (!p->text || !p->keys)
@@ -75,16 +74,17 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 
 		if (p->n_steps == JSON_PATH_MAX_STEPS)
 			return plugin_error(err, 0, -EINVAL,
-					 "fields.%s: path '%s' has more than %d steps", field, text,
-					 JSON_PATH_MAX_STEPS);
+					    "fields.%s: path '%s' has more than %d steps", field,
+					    text, JSON_PATH_MAX_STEPS);
 		if (text[i] == '.') {
 			i++;
 			while (i < len && text[i] != '.' && text[i] != '[')
 				i++;
 			if (i == start + 1)
-				return plugin_error(err, 0, -EINVAL,
-						 "fields.%s: empty key in path '%s' at column %zu",
-						 field, text, start + 2);
+				return plugin_error(
+				    err, 0, -EINVAL,
+				    "fields.%s: empty key in path '%s' at column %zu", field, text,
+				    start + 2);
 			s->key = p->keys + start + 1;
 			p->keys[i] = '\0'; /* the next step's '.' or '[' stays readable in text */
 		} else if (text[i] == '[' && (text[i + 1] == '\'' || text[i + 1] == '"')) {
@@ -106,16 +106,17 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 			while (i < len && text[i] >= '0' && text[i] <= '9' && i - start <= 9)
 				v = v * 10 + (text[i++] - '0');
 			if (i == start + 1 || i >= len || text[i] != ']')
-				return plugin_error(err, 0, -EINVAL,
-						 "fields.%s: bad index in path '%s' at column %zu",
-						 field, text, start + 1);
+				return plugin_error(
+				    err, 0, -EINVAL,
+				    "fields.%s: bad index in path '%s' at column %zu", field, text,
+				    start + 1);
 			i++;
 			s->key = NULL;
 			s->index = v;
 		} else {
 			return plugin_error(err, 0, -EINVAL,
-					 "fields.%s: unexpected '%c' in path '%s' at column %zu",
-					 field, text[i], text, i + 1);
+					    "fields.%s: unexpected '%c' in path '%s' at column %zu",
+					    field, text[i], text, i + 1);
 		}
 		s->text_end = i;
 		p->n_steps++;
@@ -153,8 +154,9 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 		if (!text)
 			continue;
 		if (s == SIG_NONE || s == SIG_DEATH) {
-			r = plugin_error(err, 0, -EINVAL, "fields.%s: not a signal decoder json reads",
-				      field_names[s]);
+			r = plugin_error(err, 0, -EINVAL,
+					 "fields.%s: not a signal decoder json reads",
+					 field_names[s]);
 			goto out_free;
 		}
 		r = compile_path(field_names[s], text, &st->path[s], err);
@@ -165,7 +167,7 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 	}
 	if (!any) {
 		r = plugin_error(err, 0, -EINVAL,
-			      "decoder json needs `fields:` with a signal path, or `signal:`");
+				 "decoder json needs `fields:` with a signal path, or `signal:`");
 		goto out_free;
 	}
 	*ret_state = st;
@@ -207,19 +209,19 @@ static int walk(const struct json_path *p, const cJSON *root, const cJSON **ret,
 
 		if (s->key) {
 			if (!cJSON_IsObject(n))
-				return plugin_error(err, 0, -EBADMSG,
-						 "%s: %.*s is %s %s, not an object", p->text,
-						 (int)prefix, p->text,
-						 cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
-						 type_name(n));
+				return plugin_error(
+				    err, 0, -EBADMSG, "%s: %.*s is %s %s, not an object", p->text,
+				    (int)prefix, p->text,
+				    cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
+				    type_name(n));
 			n = cJSON_GetObjectItemCaseSensitive(n, s->key);
 		} else {
 			if (!cJSON_IsArray(n))
-				return plugin_error(err, 0, -EBADMSG,
-						 "%s: %.*s is %s %s, not an array", p->text,
-						 (int)prefix, p->text,
-						 cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
-						 type_name(n));
+				return plugin_error(
+				    err, 0, -EBADMSG, "%s: %.*s is %s %s, not an array", p->text,
+				    (int)prefix, p->text,
+				    cJSON_IsArray(n) || cJSON_IsObject(n) ? "an" : "a",
+				    type_name(n));
 			n = cJSON_GetArrayItem(n, s->index);
 		}
 		if (!n)
@@ -281,8 +283,8 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 			v->len = strlen(v->str);
 		} else {
 			return plugin_error(err, 0, -EBADMSG,
-					 "%s: expected a string, number or boolean, got %s",
-					 p->text, type_name(n));
+					    "%s: expected a string, number or boolean, got %s",
+					    p->text, type_name(n));
 		}
 		return 0;
 	}
@@ -300,7 +302,7 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 	if (cJSON_IsString(n) && numeric_string(n->valuestring, &v->num))
 		return 0;
 	return plugin_error(err, 0, -EBADMSG, "%s: expected a number%s, got %s", p->text,
-			 sig == SIG_CYCLE ? " or boolean" : "", type_name(n));
+			    sig == SIG_CYCLE ? " or boolean" : "", type_name(n));
 }
 
 static int timestamp_of(const struct json_path *p, const cJSON *n, oeed_ms *ret,
@@ -310,17 +312,18 @@ static int timestamp_of(const struct json_path *p, const cJSON *n, oeed_ms *ret,
 		return 0;
 	if (cJSON_IsNumber(n)) {
 		if (plugin_parse_time_num(n->valuedouble, ret) < 0)
-			return plugin_error(err, 0, -EBADMSG, "%s: not a valid epoch time", p->text);
+			return plugin_error(err, 0, -EBADMSG, "%s: not a valid epoch time",
+					    p->text);
 		return 0;
 	}
 	if (cJSON_IsString(n)) {
 		if (plugin_parse_time_str(n->valuestring, strlen(n->valuestring), ret) < 0)
 			return plugin_error(err, 0, -EBADMSG,
-					 "%s: not an RFC 3339 time or epoch number", p->text);
+					    "%s: not an RFC 3339 time or epoch number", p->text);
 		return 0;
 	}
 	return plugin_error(err, 0, -EBADMSG, "%s: expected a number or string, got %s", p->text,
-			 type_name(n));
+			    type_name(n));
 }
 
 static bool json_space(char c)

@@ -103,7 +103,6 @@ struct spb_topic {
 	enum spb_type type;
 };
 
-
 static void count(const struct spb_state *st, const char *what)
 {
 	if (st->host && st->host->count)
@@ -140,7 +139,7 @@ static int spb_create(const struct oeed_source *src, const struct oeed_decoder_h
 			continue;
 		if (!*src->fields[s]) {
 			r = plugin_error(err, 0, -EINVAL, "fields.%s: empty metric name",
-				      signal_name((enum oeed_signal)s));
+					 signal_name((enum oeed_signal)s));
 			goto fail;
 		}
 		st->metric[s] = strdup(src->fields[s]);
@@ -151,9 +150,10 @@ static int spb_create(const struct oeed_source *src, const struct oeed_decoder_h
 		n++;
 	}
 	if (n == 0) {
-		r = plugin_error(err, 0, -EINVAL,
-			      "sparkplug_b needs `fields:` naming the metric of each signal, e.g. "
-			      "state: \"Machine/State\"");
+		r = plugin_error(
+		    err, 0, -EINVAL,
+		    "sparkplug_b needs `fields:` naming the metric of each signal, e.g. "
+		    "state: \"Machine/State\"");
 		goto fail;
 	}
 	st->nodes = calloc(SPB_MAX_NODES, sizeof(*st->nodes));
@@ -497,7 +497,7 @@ static int spb_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emit
 		return 0;
 	if (r < 0)
 		return plugin_error(err, 0, -EINVAL, "not a Sparkplug B topic: %.*s",
-				 (int)OEED_MIN(msg->topic_len, 100), msg->topic);
+				    (int)OEED_MIN(msg->topic_len, 100), msg->topic);
 	if (t.type == T_NCMD || t.type == T_DCMD)
 		return 0;
 

@@ -24,7 +24,6 @@ struct text_state {
 	enum oeed_signal signal;
 };
 
-
 static bool is_space(uint8_t c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
@@ -43,8 +42,9 @@ static int text_create(const struct oeed_source *src, const struct oeed_decoder_
 	case SIG_CYCLE:
 		break;
 	default:
-		return plugin_error(err, 0, -EINVAL,
-				 "decoder text needs signal: state, total, good, reject or cycle");
+		return plugin_error(
+		    err, 0, -EINVAL,
+		    "decoder text needs signal: state, total, good, reject or cycle");
 	}
 	for (size_t i = 0; i < SIG__COUNT; i++)
 		if (src->fields[i])
@@ -88,11 +88,11 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 			return plugin_error(err, 0, -EBADMSG, "empty state");
 		if (n > TEXT_STATE_MAX)
 			return plugin_error(err, start + TEXT_STATE_MAX, -EBADMSG,
-					 "state longer than %d bytes", TEXT_STATE_MAX);
+					    "state longer than %d bytes", TEXT_STATE_MAX);
 		valid = plugin_utf8_valid(p + start, n);
 		if (valid != n)
-			return plugin_error(err, start + valid, -EBADMSG, "invalid UTF-8 at byte %zu",
-					 start + valid);
+			return plugin_error(err, start + valid, -EBADMSG,
+					    "invalid UTF-8 at byte %zu", start + valid);
 		v.kind = VAL_STR;
 		v.str = (const char *)p + start;
 		v.len = n;
@@ -115,13 +115,13 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 			continue;
 		if (i == 0)
 			return plugin_error(err, start, -EBADMSG, "expected a number at byte %zu",
-					 start);
+					    start);
 		return plugin_error(err, start + i, -EBADMSG, "junk after the number at byte %zu",
-				 start + i);
+				    start + i);
 	}
 	if (n > TEXT_NUMBER_MAX)
 		return plugin_error(err, start, -EBADMSG, "number longer than %d bytes",
-				 TEXT_NUMBER_MAX);
+				    TEXT_NUMBER_MAX);
 	memcpy(buf, p + start, n);
 	buf[n] = '\0';
 	v.num = strtod(buf, &num_end);
@@ -129,8 +129,8 @@ static int text_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 		return plugin_error(err, start, -EBADMSG, "expected a number at byte %zu", start);
 	if ((size_t)(num_end - buf) != n)
 		return plugin_error(err, start + (size_t)(num_end - buf), -EBADMSG,
-				 "junk after the number at byte %zu",
-				 start + (size_t)(num_end - buf));
+				    "junk after the number at byte %zu",
+				    start + (size_t)(num_end - buf));
 	if (!isfinite(v.num))
 		return plugin_error(err, start, -EBADMSG, "number out of range");
 	v.kind = VAL_NUM;

@@ -9,7 +9,7 @@
 #include "engine.h"
 #include "testutil.h"
 
-#define T0 1793599200000LL /* 2026-11-02T06:00:00Z */
+#define T0   1793599200000LL /* 2026-11-02T06:00:00Z */
 #define S(x) (T0 + (oeed_ms)((x)*1000))
 #define DAY0 (T0 - 6 * 3600000LL)
 
@@ -147,11 +147,11 @@ static void fixture_start(struct fixture *f)
 {
 	struct oeed_config *c = &f->cfg;
 	struct oeed_error err = {{0}};
-	CHECK_INT(calendar_new(c->report.timezone, c->report.shifts, c->report.n_shifts, &f->cal,
-			       &err),
-		  0);
-	struct engine_sink sink = {.ctx = &f->cap, .state = cap_state, .kpi = cap_kpi,
-				   .contract = cap_contract};
+	CHECK_INT(
+	    calendar_new(c->report.timezone, c->report.shifts, c->report.n_shifts, &f->cal, &err),
+	    0);
+	struct engine_sink sink = {
+	    .ctx = &f->cap, .state = cap_state, .kpi = cap_kpi, .contract = cap_contract};
 	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
 }
 
@@ -319,7 +319,7 @@ static void test_microstops(void)
 	setup(f, 0, 30000, 4, false);
 	int m = engine_machine(f->e, "m", 1, NULL);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
-	st(f, m, 100, CAT_IDLE, "IDLE", "");	 /* 10 s: a micro-stop, counts as running */
+	st(f, m, 100, CAT_IDLE, "IDLE", ""); /* 10 s: a micro-stop, counts as running */
 	st(f, m, 110, CAT_RUNNING, "RUNNING", "");
 	st(f, m, 200, CAT_DOWN, "FAULT", "fault"); /* 60 s: a real stop and a failure */
 	st(f, m, 260, CAT_RUNNING, "RUNNING", "");
@@ -486,7 +486,6 @@ static void test_contract_pooled(void)
 	free(f);
 }
 
-
 /* Calendar periods through the engine, in Europe/Berlin: a machine that runs without a break
  * gets run_s equal to the period's real length. */
 static void test_berlin_periods(void)
@@ -524,7 +523,8 @@ static void test_berlin_periods(void)
 			CHECK_NEAR(val(r, KF_UNKNOWN_S), 0, 1e-6);
 			CHECK_NEAR(val(r, KF_AVAILABILITY), 1.0, 1e-12);
 		}
-		/* 2026-10-25, the autumn change: 25 hours, 2026-10-24T22:00Z .. 2026-10-25T23:00Z */
+		/* 2026-10-25, the autumn change: 25 hours, 2026-10-24T22:00Z .. 2026-10-25T23:00Z
+		 */
 		if (strcmp(r->label, "day") == 0 && r->start == 1792879200000LL) {
 			saw_dst_day = true;
 			CHECK_INT(r->end, 1792969200000LL);

@@ -13,7 +13,7 @@ static int test_checks;
 		test_checks++;                                                                     \
 		if (!(cond)) {                                                                     \
 			test_failed_checks++;                                                      \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);  \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
 		}                                                                                  \
 	} while (0)
 
@@ -52,6 +52,6 @@ static int test_checks;
 
 #define TEST_END()                                                                                 \
 	do {                                                                                       \
-		fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failed_checks);       \
+		fprintf(stderr, "%d checks, %d failed\n", test_checks, test_failed_checks);        \
 		return test_failed_checks ? 1 : 0;                                                 \
 	} while (0)
