@@ -34,9 +34,12 @@ from harness import BUILD, Influx, Mosquitto, Oeed, TestCase, run_oeed, wait_unt
 
 PHASE = float(os.environ.get("FAULTS_PHASE_S", "10"))
 MACHINES = int(os.environ.get("FAULTS_MACHINES", "10"))
-# Large enough for the database outage of phase C (measured: 10 machines, 10 s phases: 128 KiB
-# holds it), small enough to fill in phase E; scales with the line rate and the outage.
-SPOOL_KIB = max(128, 128 * MACHINES * int(PHASE) // 100)
+# Large enough for the database outage of phase C, small enough to fill in phase E. oeed writes
+# about 2.6 KiB/s of line protocol per machine here (report every second); phase C keeps the
+# database down PHASE/2 plus its restart (a few seconds): twice that, at least 128 KiB.
+# (The first formula, 128 KiB per 10 machines x 10 s, was too small for 50 machines x 60 s:
+# oeed then rightly dropped the oldest spool segment in phase C.)
+SPOOL_KIB = max(128, int(2 * 2.6 * MACHINES * (PHASE / 2 + 5)))
 SIM = os.path.join(BUILD, "sim", "oeed-sim")
 MAP = """{ RUNNING: running, IDLE: idle/starved, BLOCKED: idle/blocked, STOP: idle/short_stop,
       FAULT: down/fault, JAM: down/jam, TOOLCHANGE: down/tool_change, BREAK: planned/break }"""
