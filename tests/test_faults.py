@@ -346,9 +346,12 @@ class FaultTests:
         rp = run_oeed(["replay", "-c", oe.config, rec], timeout=120)
         assert rp.returncode == 0, rp.stderr.decode()
         db.query('CREATE DATABASE "replay"', method="POST")
-        req = urllib.request.Request(f"{db.url}/write?db=replay&precision=ms", data=rp.stdout,
-                                     method="POST")
-        urllib.request.urlopen(req, timeout=60).read()
+        # in chunks: the long form's replay is larger than influxd's max-body-size (25 MB)
+        lines = rp.stdout.splitlines(keepends=True)
+        for i in range(0, len(lines), 20000):
+            req = urllib.request.Request(f"{db.url}/write?db=replay&precision=ms",
+                                         data=b"".join(lines[i:i + 20000]), method="POST")
+            urllib.request.urlopen(req, timeout=60).read()
         q = "SELECT * FROM machine_kpi WHERE \"window\" = '1h' AND final = false"
         live = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine")}
         rep = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine", "replay")}
