@@ -86,6 +86,10 @@ struct machine {
 	double counter_last[CNT__COUNT];
 	bool counter_has[CNT__COUNT];
 	oeed_ms last_cycle_ts;
+	/* After the daemon's own restart gap: the counters and the cycle clock go on if the
+	 * machine's next event is at most this time (engine_gap), else they restart from a
+	 * baseline. OEED_MS_NONE: no such gap open. Not checkpointed: engine_gap sets it. */
+	oeed_ms continue_until;
 
 	bool pending; /* a stop from running that may still turn out a micro-stop */
 	enum oeed_category pend_cat;
@@ -704,6 +708,7 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 	m->acc_until = OEED_MS_NONE;
 	m->last_ts = OEED_MS_NONE;
 	m->last_cycle_ts = OEED_MS_NONE;
+	m->continue_until = OEED_MS_NONE;
 	for (size_t i = 0; i < e->n_windows * e->buckets; i++)
 		m->buckets[i].idx = -1;
 	for (size_t i = 0; m->slot_idx && i < e->n_windows * HIST_SLOTS; i++)
@@ -765,6 +770,15 @@ static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_
 	}
 	if (m->acc_until == OEED_MS_NONE)
 		machine_start(e, m, ts);
+	if (m->continue_until != OEED_MS_NONE) {
+		/* the first event after a restart gap: silent longer than stale_after, the
+		 * machine would have gone stale under a daemon that stayed up */
+		if (ts > m->continue_until) {
+			memset(m->counter_has, 0, sizeof(m->counter_has));
+			m->last_cycle_ts = OEED_MS_NONE;
+		}
+		m->continue_until = OEED_MS_NONE;
+	}
 	if (m->last_ts != OEED_MS_NONE && ts < m->last_ts) {
 		e->stats.late++;
 		ts = m->last_ts;
@@ -1286,6 +1300,7 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		memcpy(m->counter_last, c.counter_last, sizeof(m->counter_last));
 		memcpy(m->counter_has, c.counter_has, sizeof(m->counter_has));
 		m->last_cycle_ts = c.last_cycle_ts;
+		m->continue_until = OEED_MS_NONE;
 		/* a pending micro-stop is the current stop, so its reason is the current one */
 		m->pending = c.pending && m->microstop_below > 0;
 		m->pend_cat = c.pend_cat < CAT__COUNT ? c.pend_cat : CAT_IDLE;
@@ -1317,11 +1332,26 @@ void engine_gap(struct engine *e, const char *reason)
 {
 	for (size_t i = 0; i < e->n_machines; i++) {
 		struct machine *m = &e->machines[i];
-		if (m->acc_until == OEED_MS_NONE || (m->has_state && m->cat == CAT_UNKNOWN))
+		if (m->acc_until == OEED_MS_NONE)
+			continue;
+		/* The daemon's absence is no gap in the machine's counter: what the broker kept
+		 * for the persistent session arrives next, with its own timestamps. The counters
+		 * go on (the spec says baseline; docs/kpi.md "Counts" says why not here) unless the
+		 * machine's next event comes later than a daemon that stayed up would have
+		 * waited before calling it stale. Also for a machine already unknown from an
+		 * earlier restart (checkpointed with its counters); stale or dead machines have
+		 * none left. */
+		m->continue_until = m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
+		if (m->has_state && m->cat == CAT_UNKNOWN)
 			continue;
 		oeed_ms t = OEED_MAX(m->last_ts, m->acc_until);
 		if (m->pending)
 			t = OEED_MAX(t, m->pend_start);
+		bool had[CNT__COUNT];
+		memcpy(had, m->counter_has, sizeof(had));
+		oeed_ms cycle_ts = m->last_cycle_ts;
 		set_state(e, m, t, CAT_UNKNOWN, "", 0, reason, true);
+		memcpy(m->counter_has, had, sizeof(had));
+		m->last_cycle_ts = cycle_ts;
 	}
 }

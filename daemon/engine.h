@@ -114,5 +114,6 @@ int engine_save(const struct engine *e, struct strbuf *out);
 int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		struct oeed_error *err);
 /* Every machine turns unknown from its latest time, with `reason` ("restart"): the daemon was
- * not there to see what happened. */
+ * not there to see what happened. Its counters and cycle clock go on if its next event is
+ * within stale_after of its last sign of life (docs/kpi.md, "Counts"). */
 void engine_gap(struct engine *e, const char *reason);

@@ -362,21 +362,28 @@ class FaultTests:
         live = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine")}
         rep = {(r["machine"], r["time"]): r for r in influx_rows(db, q + " GROUP BY machine", "replay")}
         gap_max = (ev["restarted_ns"] - ev["kill_ns"]) / 1e9 + 5.0
-        compared, gaps = 0, []
+        compared, gaps, errors = 0, [], []
         for m in sorted({k[0] for k in rep}):
             common = sorted(t for (mm, t) in rep if mm == m and (m, t) in live)
-            assert common, f"{m}: no common machine_kpi timestamp"
+            if not common:
+                errors.append(f"{m}: no common machine_kpi timestamp")
+                continue
             t = common[-1]
             a, b = live[(m, t)], rep[(m, t)]
             for f in COUNT_FIELDS:
-                assert a.get(f) == b.get(f), f"{m} at {t}: {f} live {a.get(f)} replay {b.get(f)}"
+                if a.get(f) != b.get(f):
+                    errors.append(f"{m} at {t}: {f} live {a.get(f)} replay {b.get(f)}")
             diff = {f: (b.get(f) or 0) - (a.get(f) or 0) for f in TIME_FIELDS}
             du = (a.get("unknown_s") or 0) - (b.get("unknown_s") or 0)
-            assert all(d >= -0.001 for d in diff.values()), f"{m}: live has more time {diff}"
-            assert abs(sum(diff.values()) - du) < 0.01, f"{m}: gap {du} s != {diff}"
-            assert du <= gap_max, f"{m}: unknown gap {du} s > {gap_max} s"
+            if not all(d >= -0.001 for d in diff.values()):
+                errors.append(f"{m}: live has more time {diff}")
+            if abs(sum(diff.values()) - du) >= 0.01:
+                errors.append(f"{m}: gap {du} s != {diff}")
+            if du > gap_max:
+                errors.append(f"{m}: unknown gap {du} s > {gap_max} s")
             compared += 1
             gaps.append(du)
+        assert not errors, "live and replay differ:\n  " + "\n  ".join(errors)
         print(f"  KPIs compared for {compared} machines (live vs replay of {rec}): counts "
               f"equal; unknown_s larger by the restart gap only: {min(gaps, default=0):.3f}..{max(gaps, default=0):.3f} s "
               f"(bound {gap_max:.1f} s)", flush=True)

@@ -488,10 +488,10 @@ class LiveTests:
                 assert seen == pub[m], (m, seen, pub[m])
                 # the restart makes each machine unknown until it reports again
                 assert [s[0] for s in states].count("unknown") == 1, states
-            # counts: the first value after the restart (unknown) is a new baseline, so
-            # the increase from the last count before the stop to it is not counted
-            # o1/o2 counters: 1005 (baseline),+6,+7 | stop | +8 (baseline),+9,+10,+11 | +12,+13
-            want = 6 + 7 + 9 + 10 + 11 + 12 + 13
+            # counts: the counters go on across oeed's own restart (stale_after: 0, so a
+            # daemon that stayed up would not have taken a new baseline; docs/kpi.md "Counts"):
+            # o1/o2 counters: 1005 (baseline),+6,+7 | stop | +8,+9,+10,+11 | +12,+13
+            want = 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13
             d.wait_for(lambda: all(d.out.kpi(m, "1h")["total_count"] == want
                                    for m in ("o1", "o2")),
                        f"total_count {want}")
