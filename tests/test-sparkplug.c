@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include "plugin.h"
-#include "sparkplug_b.pb-c.h"
+#include "spb_build.h"
 #include "testutil.h"
 
 #define MAX_VALUES 16
@@ -66,67 +66,6 @@ static int fake_publish(void *ctx, const char *topic, const void *payload, size_
 	f->pub_len = len < sizeof(f->pub_payload) ? len : sizeof(f->pub_payload);
 	memcpy(f->pub_payload, payload, f->pub_len);
 	return 0;
-}
-
-/* A payload under construction: up to 8 metrics. */
-struct pb {
-	Spb__Payload p;
-	Spb__Payload__Metric m[8];
-	Spb__Payload__Metric *mp[8];
-	uint8_t buf[1024];
-	size_t len;
-};
-
-static void pb_init(struct pb *b, int64_t ts, int seq)
-{
-	Spb__Payload p = SPB__PAYLOAD__INIT;
-	b->p = p;
-	if (ts >= 0) {
-		b->p.has_timestamp = 1;
-		b->p.timestamp = (uint64_t)ts;
-	}
-	if (seq >= 0) {
-		b->p.has_seq = 1;
-		b->p.seq = (uint64_t)seq;
-	}
-	b->p.metrics = b->mp;
-}
-
-static Spb__Payload__Metric *pb_metric(struct pb *b, const char *name, int64_t alias,
-				       uint32_t datatype)
-{
-	Spb__Payload__Metric init = SPB__PAYLOAD__METRIC__INIT;
-	Spb__Payload__Metric *m = &b->m[b->p.n_metrics];
-	*m = init;
-	b->mp[b->p.n_metrics++] = m;
-	m->name = (char *)name;
-	if (alias >= 0) {
-		m->has_alias = 1;
-		m->alias = (uint64_t)alias;
-	}
-	if (datatype) {
-		m->has_datatype = 1;
-		m->datatype = datatype;
-	}
-	return m;
-}
-
-static void set_str(Spb__Payload__Metric *m, const char *s)
-{
-	m->value_case = SPB__PAYLOAD__METRIC__VALUE_STRING_VALUE;
-	m->string_value = (char *)s;
-}
-
-static void set_int(Spb__Payload__Metric *m, uint32_t v)
-{
-	m->value_case = SPB__PAYLOAD__METRIC__VALUE_INT_VALUE;
-	m->int_value = v;
-}
-
-static void set_long(Spb__Payload__Metric *m, uint64_t v)
-{
-	m->value_case = SPB__PAYLOAD__METRIC__VALUE_LONG_VALUE;
-	m->long_value = v;
 }
 
 static int decode(const struct oeed_decoder *d, void *st, struct fake *f, const char *topic,
