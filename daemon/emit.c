@@ -137,6 +137,7 @@ void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struc
 	F(spool_bytes);
 	F(dropped_lines);
 	F(queue_depth);
+	F(queue_waits);
 	F(rss_bytes);
 	F(protocol_notices);
 #undef F

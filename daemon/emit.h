@@ -22,7 +22,7 @@ struct self_metrics {
 	uint64_t machines, machines_dropped, counter_resets, unmapped;
 	uint64_t lines_written, lines_retried, lines_spooled, write_errors, spool_bytes,
 	    dropped_lines;
-	uint64_t queue_depth, rss_bytes;
+	uint64_t queue_depth, queue_waits, rss_bytes;
 	uint64_t protocol_notices; /* Sparkplug seq gaps, unknown aliases, stale deaths... */
 };
 void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struct self_metrics *s);

@@ -50,7 +50,6 @@
 
 #define DEFAULT_CONFIG	"/etc/oeed/oeed.yaml"
 #define OUT_FLUSH_BYTES (1u << 20)
-#define TICK_GRACE_MS	100 /* let messages received just before a tick reach the queue */
 #define MAX_SUBS	256 /* distinct subscriptions; more sources than that are refused at start */
 
 enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
@@ -325,6 +324,7 @@ static void self_metrics(struct daemon *d, oeed_ms ts)
 		mqtt_get_stats(d->mqtt, &ms);
 		s.dropped_messages = ms.queue_dropped + ms.too_large;
 		s.queue_depth = ms.queue_depth;
+		s.queue_waits = ms.queue_waits;
 	}
 	s.rss_bytes = rss_bytes();
 	s.protocol_notices = d->protocol_notices;
@@ -795,7 +795,13 @@ static int cmd_run(const char *cfg_path)
 		if (d.mqtt)
 			mqtt_drain(d.mqtt, on_mqtt_msg, &d, 8192);
 		now = wall_ms();
-		feed_ticks_until(&d.feed, now - TICK_GRACE_MS);
+		/* Ticks only up to the receive-time watermark: a tick is final once every message
+		 * received before it has been fed, also when the drain above left some queued.
+		 * That keeps live output equal to a replay of the recording. */
+		oeed_ms ticks_until = now;
+		if (d.mqtt)
+			ticks_until = OEED_MIN(now, (oeed_ms)(mqtt_watermark_ns(d.mqtt) / 1000000));
+		feed_ticks_until(&d.feed, ticks_until);
 		flush_lines(&d, true);
 		for (size_t i = 0; i < d.n_outputs; i++)
 			output_tick(d.outputs[i], now);

@@ -44,6 +44,11 @@
 #define MQTT_MAX_QUEUE_LEN	   (16u * 1024 * 1024)
 #define MQTT_PASSWORD_MAX	   4096
 #define MQTT_DISCONNECT_TIMEOUT_MS 2000
+/* How long paho's receive thread may wait for room in a full queue before it drops the
+ * message. Waiting stops paho reading the socket, so TCP pushes back to the broker, which
+ * keeps the rest (docs/mqtt.md). Well under any keep-alive: paho sends PINGREQs from the same
+ * thread, between callbacks. */
+#define MQTT_FULL_WAIT_MS 1000
 
 struct qentry {
 	size_t off;
@@ -82,14 +87,26 @@ struct mqtt_client {
 	uint8_t *ring;
 	size_t ring_size, ring_wpos;
 	struct mqtt_stats stats;
+	/* Backpressure (under lock): the receive thread waits on room_cond while the queue is
+	 * full; mqtt_drain signals it. It must not wait while the main thread is inside a paho
+	 * call (paho holds its own mutex during our callback: that would stall both), so the
+	 * main thread announces those calls in in_paho. */
+	pthread_cond_t room_cond;
+	bool producer_waiting;
+	int in_paho;
+	/* The receive-time watermark (mqtt_watermark_ns): a message stamped but not queued yet
+	 * (it is being recorded), and the highest watermark handed out, below which no later
+	 * message may be stamped. */
+	bool stamping;
+	int64_t stamp_rx_ns, watermark_floor_ns;
 	struct subset *subs;
 
 	/* Only used from paho's threads, guarded by log_lock. */
 	pthread_mutex_t log_lock;
 	struct log_ratelimit rl_drop, rl_conn, rl_rec;
 
-	/* Only touched by paho's receive thread: receive times are made strictly increasing, so
-	 * "messages received after the checkpoint" is exact even if the clock steps back. */
+	/* Under lock: receive times are made strictly increasing, so "messages received after
+	 * the checkpoint" is exact even if the clock steps back. */
 	int64_t last_rx_ns;
 
 	/* mqtt_free waits here for the disconnect to complete. */
@@ -360,32 +377,65 @@ static size_t ring_place(const struct mqtt_client *c, size_t need)
 	return need < rpos - wpos ? wpos : SIZE_MAX;
 }
 
+/* Called with lock held; returns with it held. Waits (bounded) until a record of `need` bytes
+ * fits, unless the main thread is in a paho call or the client is stopping. */
+static void wait_for_room(struct mqtt_client *c, size_t need)
+{
+	if (ring_place(c, need) != SIZE_MAX || c->in_paho)
+		return;
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(MQTT_FULL_WAIT_MS % 1000) * 1000000L;
+	until.tv_sec += MQTT_FULL_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	c->stats.queue_waits++;
+	c->producer_waiting = true;
+	while (ring_place(c, need) == SIZE_MAX && !c->in_paho)
+		if (pthread_cond_timedwait(&c->room_cond, &c->lock, &until) == ETIMEDOUT)
+			break;
+	c->producer_waiting = false;
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct mqtt_client *c = ctx;
-	int64_t rx_ns = real_ns();
-	if (rx_ns <= c->last_rx_ns)
-		rx_ns = c->last_rx_ns + 1;
-	c->last_rx_ns = rx_ns;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	const uint8_t *payload = m->payload;
+	size_t need = tlen + 1 + len;
+	bool too_large = len > MQTT_MAX_PAYLOAD || tlen > MQTT_MAX_TOPIC;
 	int rec_rc = 0;
 	enum { QUEUED, DROPPED, TOO_LARGE } outcome = QUEUED;
 
-	/* The recording is written first: it is the write-ahead log for what the queue holds. */
+	pthread_mutex_lock(&c->lock);
+	c->stats.received++;
+	if (!too_large)
+		wait_for_room(c, need);
+	/* Stamped after any wait, strictly increasing (also across clock steps) and above every
+	 * watermark handed out, so that a report tick never passes a message still on its way. */
+	int64_t rx_ns = real_ns();
+	if (rx_ns <= c->last_rx_ns)
+		rx_ns = c->last_rx_ns + 1;
+	if (rx_ns <= c->watermark_floor_ns)
+		rx_ns = c->watermark_floor_ns + 1;
+	c->last_rx_ns = rx_ns;
+	c->stamping = true;
+	c->stamp_rx_ns = rx_ns;
+	pthread_mutex_unlock(&c->lock);
+
+	/* The recording is written first: it is the write-ahead log for what the queue holds
+	 * (and holds what a full queue drops, for the next start's tail replay). */
 	if (c->rec)
 		rec_rc = recording_write(c->rec, rx_ns, topic, tlen, payload, len);
 
 	pthread_mutex_lock(&c->lock);
-	c->stats.received++;
+	c->stamping = false;
 	if (rec_rc < 0)
 		c->stats.record_errors++;
-	if (len > MQTT_MAX_PAYLOAD || tlen > MQTT_MAX_TOPIC) {
+	if (too_large) {
 		c->stats.too_large++;
 		outcome = TOO_LARGE;
 	} else {
-		size_t need = tlen + 1 + len;
 		size_t off = ring_place(c, need);
 		if (off == SIZE_MAX) {
 			c->stats.queue_dropped++;
@@ -426,10 +476,10 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 				    "mqtt: recording a message on %.*s failed: %s",
 				    (int)OEED_MIN(tlen, 200), topic, strerror(-rec_rc));
 		if (outcome == DROPPED)
-			log_limited(
-			    &c->rl_drop, now, LOG_LVL_WARN,
-			    "mqtt: receive queue full (%zu messages), message on %.*s dropped",
-			    depth, (int)OEED_MIN(tlen, 200), topic);
+			log_limited(&c->rl_drop, now, LOG_LVL_WARN,
+				    "mqtt: receive queue full (%zu messages) for %d ms, message on "
+				    "%.*s dropped",
+				    depth, MQTT_FULL_WAIT_MS, (int)OEED_MIN(tlen, 200), topic);
 		else if (outcome == TOO_LARGE)
 			log_limited(
 			    &c->rl_drop, now, LOG_LVL_WARN,
@@ -636,6 +686,11 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 	pthread_mutex_init(&c->log_lock, NULL);
 	pthread_mutex_init(&c->done_lock, NULL);
 	pthread_cond_init(&c->done_cond, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->room_cond, &ca);
+	pthread_condattr_destroy(&ca);
 
 	if (dup_str(&c->url, conf->url ? conf->url : "tcp://127.0.0.1:1883") < 0 ||
 	    dup_str(&c->client_id, conf->client_id) < 0 ||
@@ -702,9 +757,28 @@ fail:
 	return r;
 }
 
+/* Around every paho call from the main thread: the receive thread stops waiting for room
+ * (see room_cond), since paho's mutex, which it holds meanwhile, is what the call needs. */
+static void paho_enter(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->in_paho++;
+	pthread_cond_signal(&c->room_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void paho_leave(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->in_paho--;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int mqtt_start(struct mqtt_client *c)
 {
+	paho_enter(c);
 	int rc = MQTTAsync_connect(c->handle, &c->conn);
+	paho_leave(c);
 	if (rc != MQTTASYNC_SUCCESS) {
 		set_last_error(c, "connect to %s failed: %s", c->url, MQTTAsync_strerror(rc));
 		log_error("mqtt: connect to %s failed: %s", c->url, MQTTAsync_strerror(rc));
@@ -748,6 +822,8 @@ size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt
 		c->q_head = (c->q_head + 1) % c->n_entries;
 		c->q_count--;
 		c->stats.queue_depth = c->q_count;
+		if (c->producer_waiting)
+			pthread_cond_signal(&c->room_cond);
 		pthread_mutex_unlock(&c->lock);
 	}
 	/* Cleared under the lock: a message queued after this read writes the eventfd again. */
@@ -777,6 +853,7 @@ int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription
 
 	int r = 0;
 	if (connected) {
+		paho_enter(c);
 		/* Filters no longer wanted; a changed QoS is handled by subscribing again. */
 		for (size_t i = 0; i < old->n; i++) {
 			bool keep = false;
@@ -794,6 +871,7 @@ int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription
 		}
 		if (subscribe_set(c, ns) < 0)
 			r = -EIO;
+		paho_leave(c);
 	}
 	/* When not connected, on_connected subscribes the new set. Filters dropped here stay in a
 	 * persistent session until the broker forgets it; their messages match no source. */
@@ -812,10 +890,28 @@ int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, 
 	m.payload = (void *)payload;
 	m.payloadlen = (int)len;
 	m.qos = 0;
+	paho_enter(c);
 	int rc = MQTTAsync_sendMessage(c->handle, topic, &m, NULL);
+	paho_leave(c);
 	if (rc == MQTTASYNC_DISCONNECTED)
 		return -ENOTCONN;
 	return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
+}
+
+int64_t mqtt_watermark_ns(struct mqtt_client *c)
+{
+	pthread_mutex_lock(&c->lock);
+	int64_t wm;
+	if (c->q_count > 0)
+		wm = c->entries[c->q_head].rx_ns;
+	else if (c->stamping)
+		wm = c->stamp_rx_ns;
+	else
+		wm = OEED_MAX(real_ns(), c->last_rx_ns + 1);
+	if (wm > c->watermark_floor_ns)
+		c->watermark_floor_ns = wm;
+	pthread_mutex_unlock(&c->lock);
+	return wm;
 }
 
 void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret)
@@ -890,6 +986,7 @@ void mqtt_stop(struct mqtt_client *c)
 {
 	if (!c || !c->created)
 		return;
+	paho_enter(c); /* and never leaves: no more waiting for room */
 	disconnect(c);
 	MQTTAsync_destroy(&c->handle);
 	c->created = false; /* no callback runs after this: the queue is the caller's alone */
@@ -918,6 +1015,7 @@ void mqtt_free(struct mqtt_client *c)
 	free(c->cert_file);
 	free(c->key_file);
 	pthread_cond_destroy(&c->done_cond);
+	pthread_cond_destroy(&c->room_cond);
 	pthread_mutex_destroy(&c->done_lock);
 	pthread_mutex_destroy(&c->log_lock);
 	pthread_mutex_destroy(&c->lock);

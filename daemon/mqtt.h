@@ -32,7 +32,8 @@ struct mqtt_subscription {
 
 struct mqtt_stats {
 	uint64_t received;
-	uint64_t queue_dropped; /* queue full */
+	uint64_t queue_dropped; /* queue still full after waiting MQTT_FULL_WAIT_MS */
+	uint64_t queue_waits;	/* times the receive thread waited for room (backpressure) */
 	uint64_t too_large;	/* payload over the queue's per-message limit */
 	uint64_t connects, disconnects;
 	uint64_t record_errors;
@@ -58,6 +59,10 @@ int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription
 /* QoS 0 publish (Sparkplug rebirth requests); non-blocking. */
 int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, size_t len);
 void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret);
+/* Every message received before the returned time (ns, the rx_ns clock) has been queued or
+ * handed out by mqtt_drain(), and every later one will be stamped at or after it: report
+ * ticks up to it are final. The oldest queued receive time while the queue is not empty. */
+int64_t mqtt_watermark_ns(struct mqtt_client *c);
 /* Disconnects (publishing the offline status when configured) and stops paho's threads. What
  * arrived until then stays queued for mqtt_drain(): paho acknowledged it, so the daemon must
  * still process it. */

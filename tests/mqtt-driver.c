@@ -212,14 +212,14 @@ out:
 		mqtt_get_stats(c, &st);
 		mqtt_free(c);
 		fprintf(stderr,
-			"stats received=%llu printed=%llu queue_dropped=%llu too_large=%llu "
-			"connects=%llu disconnects=%llu record_errors=%llu queue_high_water=%zu "
-			"connected=%d last_error=\"%s\"\n",
+			"stats received=%llu printed=%llu queue_dropped=%llu queue_waits=%llu "
+			"too_large=%llu connects=%llu disconnects=%llu record_errors=%llu "
+			"queue_high_water=%zu connected=%d last_error=\"%s\"\n",
 			(unsigned long long)st.received, (unsigned long long)d.printed,
-			(unsigned long long)st.queue_dropped, (unsigned long long)st.too_large,
-			(unsigned long long)st.connects, (unsigned long long)st.disconnects,
-			(unsigned long long)st.record_errors, st.queue_high_water, st.connected,
-			st.last_error);
+			(unsigned long long)st.queue_dropped, (unsigned long long)st.queue_waits,
+			(unsigned long long)st.too_large, (unsigned long long)st.connects,
+			(unsigned long long)st.disconnects, (unsigned long long)st.record_errors,
+			st.queue_high_water, st.connected, st.last_error);
 	}
 	fflush(stdout);
 	if (sfd >= 0)
