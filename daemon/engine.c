@@ -1300,7 +1300,13 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		memcpy(m->counter_last, c.counter_last, sizeof(m->counter_last));
 		memcpy(m->counter_has, c.counter_has, sizeof(m->counter_has));
 		m->last_cycle_ts = c.last_cycle_ts;
+		/* Unknown with counters kept: still in a restart gap (staleness and death clear
+		 * them), so its bound holds across a reload too. */
 		m->continue_until = OEED_MS_NONE;
+		if (m->has_state && m->cat == CAT_UNKNOWN &&
+		    memchr(m->counter_has, true, sizeof(m->counter_has)))
+			m->continue_until =
+			    m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
 		/* a pending micro-stop is the current stop, so its reason is the current one */
 		m->pending = c.pending && m->microstop_below > 0;
 		m->pend_cat = c.pend_cat < CAT__COUNT ? c.pend_cat : CAT_IDLE;
