@@ -20,6 +20,7 @@ scripts/fault-injection.sh runs longer phases. FAULTS_KEEP=DIR keeps the evidenc
 check (oeed's state dir with the recordings, the simulators' log). docs/fault-injection.md.
 """
 import glob
+import json
 import os
 import shutil
 import signal
@@ -136,7 +137,6 @@ def state_changes(recorded):
 
 def influx_rows(db, q, database="faults"):
     """Rows of every series of a SELECT as dicts, times in epoch ms."""
-    import json
     data = urllib.parse.urlencode({"q": q, "db": database, "epoch": "ms"})
     with urllib.request.urlopen(f"{db.url}/query?{data}", timeout=60) as r:
         res = json.loads(r.read())["results"][0]
@@ -237,12 +237,16 @@ class FaultTests:
                       flush=True)
                 try:
                     self.check(oe, db, ev)
-                except AssertionError:
+                finally:
                     keep = os.environ.get("FAULTS_KEEP")
-                    if keep:  # the evidence: recordings, oeed's log, the simulators' log
+                    if keep:  # the evidence: recordings, oeed's log, the simulators' log,
+                        # and the machine_state rows as InfluxDB holds them
                         shutil.copytree(oe.dir, os.path.join(keep, "oeed"), dirs_exist_ok=True)
                         shutil.copy(os.path.join(mq.dir, "sim.log"), keep)
-                    raise
+                        with open(os.path.join(keep, "machine_state.json"), "w") as f:
+                            json.dump(influx_rows(db, "SELECT * FROM machine_state"), f)
+                        with open(os.path.join(keep, "phases.json"), "w") as f:
+                            json.dump(ev, f)
             finally:
                 for s in sims:
                     stop_proc(s)
@@ -272,6 +276,7 @@ class FaultTests:
         late_max = (ev["restarted_ns"] - ev["kill_ns"]) / 1e6 + 3 * PHASE * 1000
         fill = (ev["fill_start_ns"] // 1000000 - 5000, ev["fill_end_ns"] // 1000000 + 5000)
         missing, extra, dup, wrong, shifted, exact, shift_max = [], [], [], [], 0, 0, 0
+        far = []  # late matches over 3 s: printed, with what they took
         for m in sorted(set(ref) | {r["machine"] for r in rows}):
             mine = sorted((r for r in rows if r["machine"] == m), key=lambda r: r["time"])
             times = [r["time"] for r in mine]
@@ -306,6 +311,9 @@ class FaultTests:
                         wrong.append((m, ts, raw, mine[k]))
                     shifted += 1
                     shift_max = max(shift_max, mine[k]["time"] - ts)
+                    if mine[k]["time"] - ts > 3000:
+                        far.append((m, ts, raw, mine[k]["time"], mine[k]["category"],
+                                    mine[k]["reason"]))
                     j = k + 1
                 else:
                     missing.append((m, ts, raw))
@@ -326,6 +334,9 @@ class FaultTests:
               f"own time, {shifted} later (late, at most {shift_max} ms), {len(missing)} missing ({len(in_fill)} in "
               f"the spool-fill phase; dropped_lines {dropped}); machine_state rows {len(rows)}, "
               f"duplicates {len(dup)}, unexplained {len(extra)}", flush=True)
+        if far:
+            print(f"  late by over 3 s (machine, change ts, raw, row time, category, reason): "
+                  f"{far}", flush=True)
         if missing or extra:
             print(f"  missing {missing}\n  unexplained {extra}\n  phases (ms): "
                   f"{ {k: v // 1000000 for k, v in ev.items()} }", flush=True)
