@@ -566,12 +566,17 @@ static enum verdict deliver(struct influx_output *o, const char *p, size_t len, 
 			    "output %s: HTTP %ld, the server refuses our credentials (check "
 			    "username/password_file or token_file); retrying: %s",
 			    o->name, status, text);
+	} else if (status == 404 && o->create_db && o->api == 1) {
+		/* expected on a fresh server: not an error, since we were asked to create it */
+		log_limited(&o->rl_auth, now, LOG_LVL_INFO,
+			    "output %s: HTTP 404, database not found; creating it "
+			    "(create_database: true)",
+			    o->name);
+		create_database(o);
 	} else if (status == 404) {
 		log_limited(&o->rl_auth, now, LOG_LVL_ERROR,
 			    "output %s: HTTP 404, %s not found; retrying: %s", o->name,
 			    o->api == 1 ? "database" : "bucket or org", text);
-		if (o->create_db && o->api == 1)
-			create_database(o);
 	} else if (status == 0) {
 		log_limited(&o->rl_send, now, LOG_LVL_WARN, "output %s: %s; retrying", o->name,
 			    errbuf);

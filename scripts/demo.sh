@@ -21,36 +21,18 @@ cleanup() {
   rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source scripts/servers.sh
 MQ_PORT=$(free_port); DB_PORT=$(free_port); DB_RPC=$(free_port)
 
-cat > "$DIR/mosquitto.conf" <<CONF
-listener $MQ_PORT 127.0.0.1
-allow_anonymous true
-CONF
+write_mosquitto_conf "$DIR/mosquitto.conf" "$MQ_PORT"
 mosquitto -c "$DIR/mosquitto.conf" >"$DIR/mosquitto.log" 2>&1 &
 PIDS+=($!)
 
 mkdir -p "$DIR/influx"
-cat > "$DIR/influxdb.conf" <<CONF
-reporting-disabled = true
-bind-address = "127.0.0.1:$DB_RPC"
-[meta]
-  dir = "$DIR/influx/meta"
-[data]
-  dir = "$DIR/influx/data"
-  wal-dir = "$DIR/influx/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$DB_PORT"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-CONF
+write_influxdb_conf "$DIR/influxdb.conf" "$DIR/influx" "$DB_PORT" "$DB_RPC"
 influxd -config "$DIR/influxdb.conf" >"$DIR/influxd.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$DB_PORT/ping" >/dev/null && break; sleep 0.2; done
-curl -sf "http://127.0.0.1:$DB_PORT/ping" >/dev/null || { echo "influxd did not start:"; cat "$DIR/influxd.log"; exit 2; }
+wait_influxdb "$DB_PORT" "$DIR/influxd.log" || exit 2
 
 # The demo config, pointed at these servers, writing to InfluxDB and to a file.
 sed -e "s#tcp://127.0.0.1:1883#tcp://127.0.0.1:$MQ_PORT#" -e "s#/tmp/oeed-demo#$DIR/state#" \
