@@ -60,9 +60,7 @@ TMP=$(mktemp -d /tmp/oeed-soak-XXXXXX)
 CSV=$OUT/soak.csv
 TICK=$(getconf CLK_TCK)
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+source "$SRC/scripts/servers.sh"
 
 MQ_PID="" DB_PID="" OEED_PID="" SIM_PID=""
 stop_pid() { # SIGTERM, then SIGKILL after 10 s; by PID only
@@ -99,8 +97,7 @@ wait_for() { # wait_for SECONDS CMD...
 
 MQ_PORT=$(free_port)
 mkdir -p "$TMP/mq"
-printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n' \
-	"$MQ_PORT" >"$TMP/mq/mosquitto.conf"
+write_mosquitto_conf "$TMP/mq/mosquitto.conf" "$MQ_PORT" "max_queued_messages 1000000"
 mosquitto -c "$TMP/mq/mosquitto.conf" >"$TMP/mq/log" 2>&1 &
 MQ_PID=$!
 wait_for 15 mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -t ping -m x
@@ -108,21 +105,7 @@ wait_for 15 mosquitto_pub -h 127.0.0.1 -p "$MQ_PORT" -t ping -m x
 DB_PORT=$(free_port)
 DB_RPC=$(free_port)
 mkdir -p "$TMP/db"
-cat >"$TMP/db/influxdb.conf" <<EOF
-reporting-disabled = true
-bind-address = "127.0.0.1:$DB_RPC"
-[meta]
-  dir = "$TMP/db/meta"
-[data]
-  dir = "$TMP/db/data"
-  wal-dir = "$TMP/db/wal"
-  query-log-enabled = false
-[http]
-  bind-address = "127.0.0.1:$DB_PORT"
-  log-enabled = false
-[monitor]
-  store-enabled = false
-EOF
+write_influxdb_conf "$TMP/db/influxdb.conf" "$TMP/db" "$DB_PORT" "$DB_RPC"
 influxd -config "$TMP/db/influxdb.conf" >"$TMP/db/log" 2>&1 &
 DB_PID=$!
 wait_for 60 curl -sf "http://127.0.0.1:$DB_PORT/ping"
