@@ -20,8 +20,7 @@ source "$SRC/scripts/servers.sh"
 TMP=$(mktemp -d /tmp/oeed-bench-rss-XXXXXX)
 PIDS=()
 cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	stop_pids "${PIDS[@]}"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM

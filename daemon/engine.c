@@ -575,6 +575,21 @@ static void account_to(struct engine *e, struct machine *m, oeed_ms t, enum oeed
 static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
 		      const char *raw, size_t raw_len, const char *reason, bool evidence);
 
+/* The next counter value is a baseline and the next cycle only starts the cycle clock. */
+static void forget_counters(struct machine *m)
+{
+	memset(m->counter_has, 0, sizeof(m->counter_has));
+	m->last_cycle_ts = OEED_MS_NONE;
+}
+
+/* After the daemon's own restart: how late the machine's next event may come for its
+ * counters to go on, as they would have under a daemon that stayed up (no stale timeout:
+ * always). */
+static oeed_ms restart_continue_until(const struct machine *m)
+{
+	return m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
+}
+
 static void resolve_pending(struct engine *e, struct machine *m, oeed_ms until, bool microstop)
 {
 	/* [pend_start, until) is decided: running (a micro-stop) or the stop's own category */
@@ -656,11 +671,10 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 	strlcpy_oeed(m->reason, reason, sizeof(m->reason));
 	m->reason_idx = new_reason_idx;
 	m->state_since = ts;
-	if (c == CAT_UNKNOWN) {
-		/* counters restart from a baseline after a gap in the evidence */
-		memset(m->counter_has, 0, sizeof(m->counter_has));
-		m->last_cycle_ts = OEED_MS_NONE;
-	}
+	/* counters restart from a baseline after a gap in the evidence; the daemon's own
+	 * restart gap leaves that to the machine's next event (continue_until) */
+	if (c == CAT_UNKNOWN && m->continue_until == OEED_MS_NONE)
+		forget_counters(m);
 }
 
 /* ---- machines ---- */
@@ -773,10 +787,8 @@ static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_
 	if (m->continue_until != OEED_MS_NONE) {
 		/* the first event after a restart gap: silent longer than stale_after, the
 		 * machine would have gone stale under a daemon that stayed up */
-		if (ts > m->continue_until) {
-			memset(m->counter_has, 0, sizeof(m->counter_has));
-			m->last_cycle_ts = OEED_MS_NONE;
-		}
+		if (ts > m->continue_until)
+			forget_counters(m);
 		m->continue_until = OEED_MS_NONE;
 	}
 	if (m->last_ts != OEED_MS_NONE && ts < m->last_ts) {
@@ -1305,8 +1317,7 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		m->continue_until = OEED_MS_NONE;
 		if (m->has_state && m->cat == CAT_UNKNOWN &&
 		    memchr(m->counter_has, true, sizeof(m->counter_has)))
-			m->continue_until =
-			    m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
+			m->continue_until = restart_continue_until(m);
 		/* a pending micro-stop is the current stop, so its reason is the current one */
 		m->pending = c.pending && m->microstop_below > 0;
 		m->pend_cat = c.pend_cat < CAT__COUNT ? c.pend_cat : CAT_IDLE;
@@ -1347,17 +1358,12 @@ void engine_gap(struct engine *e, const char *reason)
 		 * waited before calling it stale. Also for a machine already unknown from an
 		 * earlier restart (checkpointed with its counters); stale or dead machines have
 		 * none left. */
-		m->continue_until = m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
+		m->continue_until = restart_continue_until(m);
 		if (m->has_state && m->cat == CAT_UNKNOWN)
 			continue;
 		oeed_ms t = OEED_MAX(m->last_ts, m->acc_until);
 		if (m->pending)
 			t = OEED_MAX(t, m->pend_start);
-		bool had[CNT__COUNT];
-		memcpy(had, m->counter_has, sizeof(had));
-		oeed_ms cycle_ts = m->last_cycle_ts;
 		set_state(e, m, t, CAT_UNKNOWN, "", 0, reason, true);
-		memcpy(m->counter_has, had, sizeof(had));
-		m->last_cycle_ts = cycle_ts;
 	}
 }

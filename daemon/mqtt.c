@@ -94,11 +94,11 @@ struct mqtt_client {
 	pthread_cond_t room_cond;
 	bool producer_waiting;
 	int in_paho;
-	/* The receive-time watermark (mqtt_watermark_ns): a message stamped but not queued yet
-	 * (it is being recorded), and the highest watermark handed out, below which no later
-	 * message may be stamped. */
+	/* The receive-time watermark (mqtt_watermark_ns): a message stamped (last_rx_ns) but not
+	 * queued yet, it is being recorded; and the highest watermark handed out, below which no
+	 * later message may be stamped. */
 	bool stamping;
-	int64_t stamp_rx_ns, watermark_floor_ns;
+	int64_t watermark_floor_ns;
 	struct subset *subs;
 
 	/* Only used from paho's threads, guarded by log_lock. */
@@ -120,6 +120,17 @@ static oeed_ms mono_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (oeed_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* now + ms on clk, for pthread_cond_timedwait (whose condvar uses that clock) */
+static struct timespec deadline_in(clockid_t clk, long ms)
+{
+	struct timespec t;
+	clock_gettime(clk, &t);
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
+	t.tv_nsec %= 1000000000L;
+	return t;
 }
 
 static int64_t real_ns(void)
@@ -383,11 +394,7 @@ static void wait_for_room(struct mqtt_client *c, size_t need)
 {
 	if (ring_place(c, need) != SIZE_MAX || c->in_paho)
 		return;
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)(MQTT_FULL_WAIT_MS % 1000) * 1000000L;
-	until.tv_sec += MQTT_FULL_WAIT_MS / 1000 + until.tv_nsec / 1000000000L;
-	until.tv_nsec %= 1000000000L;
+	struct timespec until = deadline_in(CLOCK_MONOTONIC, MQTT_FULL_WAIT_MS);
 	c->stats.queue_waits++;
 	c->producer_waiting = true;
 	while (ring_place(c, need) == SIZE_MAX && !c->in_paho)
@@ -420,7 +427,6 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 		rx_ns = c->watermark_floor_ns + 1;
 	c->last_rx_ns = rx_ns;
 	c->stamping = true;
-	c->stamp_rx_ns = rx_ns;
 	pthread_mutex_unlock(&c->lock);
 
 	/* The recording is written first: it is the write-ahead log for what the queue holds
@@ -905,7 +911,7 @@ int64_t mqtt_watermark_ns(struct mqtt_client *c)
 	if (c->q_count > 0)
 		wm = c->entries[c->q_head].rx_ns;
 	else if (c->stamping)
-		wm = c->stamp_rx_ns;
+		wm = c->last_rx_ns;
 	else
 		wm = OEED_MAX(real_ns(), c->last_rx_ns + 1);
 	if (wm > c->watermark_floor_ns)
@@ -972,9 +978,7 @@ static void disconnect(struct mqtt_client *c)
 		log_warn("mqtt: disconnect from %s failed: %s", c->url, MQTTAsync_strerror(rc));
 		return;
 	}
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += MQTT_DISCONNECT_TIMEOUT_MS / 1000 + 1;
+	struct timespec until = deadline_in(CLOCK_REALTIME, MQTT_DISCONNECT_TIMEOUT_MS + 1000);
 	pthread_mutex_lock(&c->done_lock);
 	while (!c->done)
 		if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &until) == ETIMEDOUT)

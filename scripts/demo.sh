@@ -15,13 +15,12 @@ OEED=$ROOT/$BUILD/daemon/oeed
 SIM=$ROOT/$BUILD/sim/oeed-sim
 DIR=$(mktemp -d /tmp/oeed-demo.XXXXXX)
 PIDS=()
+source scripts/servers.sh
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_pids "${PIDS[@]}"
   rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
-source scripts/servers.sh
 MQ_PORT=$(free_port); DB_PORT=$(free_port); DB_RPC=$(free_port)
 
 write_mosquitto_conf "$DIR/mosquitto.conf" "$MQ_PORT"

@@ -1,5 +1,6 @@
-# servers.sh - sourced by scripts/demo.sh and scripts/soak.sh: a free loopback port, and the
-# mosquitto and InfluxDB 1.x configs both run with (loopback only, everything in one dir).
+# servers.sh - sourced by scripts/demo.sh, scripts/soak.sh and bench/bench-rss.sh: a free
+# loopback port, the mosquitto and InfluxDB 1.x configs they run with (loopback only,
+# everything in one dir), and stopping what they started.
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -43,4 +44,10 @@ wait_influxdb() {
 	echo "influxd did not start:" >&2
 	cat "$2" >&2
 	return 1
+}
+
+# stop_pids PID...: SIGTERM each, then wait for those that are our children
+stop_pids() {
+	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }

@@ -16,8 +16,9 @@ spool. Afterwards it checks:
    live oeed counts as unknown.
 
 Environment: FAULTS_PHASE_S (phase length, default 10 s), FAULTS_MACHINES (default 10);
-scripts/fault-injection.sh runs longer phases. FAULTS_KEEP=DIR keeps the evidence of a failed
-check (oeed's state dir with the recordings, the simulators' log). docs/fault-injection.md.
+scripts/fault-injection.sh runs longer phases. FAULTS_KEEP=DIR keeps the evidence, passed or
+failed (oeed's state dir with the recordings, the simulators' log, the machine_state rows, the
+phase times). docs/fault-injection.md.
 """
 import glob
 import json
