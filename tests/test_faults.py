@@ -222,6 +222,10 @@ class FaultTests:
                            max(120, 3 * fill_s + 60), "spool nearly full")
                 print(f"  spool: 7/8 full after {(time.time_ns() - ev['fill_start_ns']) / 1e9:.0f} s"
                       f" (expected about {fill_s:.0f} s)", flush=True)
+                # then until oeed has dropped its oldest lines (7/8 plus one phase was not
+                # always enough in the short form: the spool grows by whole batches)
+                wait_until(lambda: "spool over spool_max" in oe.logtext(),
+                           max(60, fill_s), "the spool over spool_max")
                 time.sleep(PHASE)
                 print(f"  spool: {spool_bytes()} bytes at the end of the outage", flush=True)
                 db.start()
