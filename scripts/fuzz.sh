@@ -41,9 +41,10 @@ FUZZERS=(fuzz-config fuzz-decoder-text fuzz-decoder-json fuzz-decoder-sparkplug 
 [ ${#ONLY[@]} -gt 0 ] && FUZZERS=("${ONLY[@]}")
 
 # The project sources the fuzzers need (everything but I/O to servers and main()).
-CORE=(daemon/util.c daemon/log.c daemon/config.c daemon/topic.c daemon/plugin.c
-  daemon/lineproto.c daemon/recording.c daemon/calendar.c daemon/hist.c daemon/kpi.c
-  daemon/engine.c daemon/emit.c daemon/ingest.c
+CORE=(daemon/util/util.c daemon/util/log.c daemon/config/config.c daemon/ingest/topic.c
+  daemon/ingest/plugin.c daemon/emit/lineproto.c daemon/io/recording.c daemon/core/calendar.c
+  daemon/core/hist.c daemon/core/kpi.c daemon/core/engine.c daemon/emit/emit.c
+  daemon/ingest/ingest.c daemon/pipeline/feed.c
   plugins/decoder_text.c plugins/decoder_json.c plugins/decoder_sparkplug.c)
 LIBS=(-lyaml -lcjson -lprotobuf-c -lm)
 
@@ -52,8 +53,10 @@ if ! command -v "$CC" >/dev/null || ! command -v protoc-c >/dev/null; then
   echo "fuzz.sh: needs clang and protoc-c (scripts/deps.sh installs them)" >&2
   exit 1
 fi
+LAYER_INC=()
+for d in "$SRC"/daemon/*/; do LAYER_INC+=(-I"$d"); done
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-CFLAGS=(-std=c11 -D_GNU_SOURCE -DFUZZ_SOURCE_DIR="\"$SRC\"" -g -O1 "${SAN[@]}" -I"$SRC/daemon" -I"$SRC/plugins" -I"$BUILD/gen")
+CFLAGS=(-std=c11 -D_GNU_SOURCE -DFUZZ_SOURCE_DIR="\"$SRC\"" -g -O1 "${SAN[@]}" "${LAYER_INC[@]}" -I"$SRC/plugins" -I"$BUILD/gen")
 mkdir -p "$BUILD/gen" "$BUILD/obj" "$BUILD/bin" "$BUILD/logs"
 
 # Sparkplug B code from the same .proto as the main build.
@@ -63,7 +66,7 @@ if [ ! -f "$BUILD/gen/sparkplug_b.pb-c.c" ] ||
 fi
 
 # A header changed: rebuild all objects (simple and always right).
-newest_header=$(ls -t "$SRC"/daemon/*.h "$SRC"/plugins/*.h "$BUILD/gen/sparkplug_b.pb-c.h" | head -n 1)
+newest_header=$(ls -t "$SRC"/daemon/*/*.h "$SRC"/plugins/*.h "$BUILD/gen/sparkplug_b.pb-c.h" | head -n 1)
 compile() { # source object
   if [ ! -f "$2" ] || [ "$1" -nt "$2" ] || [ "$newest_header" -nt "$2" ]; then
     "$CC" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link -w -c "$1" -o "$2"
