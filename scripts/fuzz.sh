@@ -44,7 +44,7 @@ FUZZERS=(fuzz-config fuzz-decoder-text fuzz-decoder-json fuzz-decoder-sparkplug 
 CORE=(daemon/util/util.c daemon/util/log.c daemon/config/config.c daemon/ingest/topic.c
   daemon/ingest/plugin.c daemon/emit/lineproto.c daemon/io/recording.c daemon/core/calendar.c
   daemon/core/hist.c daemon/core/kpi.c daemon/core/engine.c daemon/emit/emit.c
-  daemon/ingest/ingest.c daemon/pipeline/feed.c
+  daemon/ingest/ingest.c daemon/pipeline/pipeline.c
   plugins/decoder_text.c plugins/decoder_json.c plugins/decoder_sparkplug.c)
 LIBS=(-lyaml -lcjson -lprotobuf-c -lm)
 

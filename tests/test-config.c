@@ -396,7 +396,11 @@ static void test_defaults(void)
 		return;
 	CHECK_STR(cfg->path, "t.yaml");
 	CHECK_STR(cfg->site, "plant-1");
-	CHECK(cfg->instance == NULL);
+	char host[65] = "";
+	CHECK_INT(gethostname(host, sizeof(host) - 1), 0);
+	char id[80];
+	snprintf(id, sizeof(id), "oeed-%s", host);
+	CHECK_STR(cfg->instance, host); /* resolved at load: the config is complete */
 	CHECK_STR(cfg->state_dir, "/var/lib/oeed");
 	CHECK_INT(cfg->log_level, LOG_LVL_INFO);
 	CHECK_INT(cfg->max_clock_skew_ms, 5 * 60 * 1000);
@@ -405,7 +409,7 @@ static void test_defaults(void)
 	CHECK_INT(cfg->record.file_max, 64 * 1024 * 1024);
 	CHECK_INT(cfg->record.total_max, 1024 * 1024 * 1024);
 	CHECK_STR(cfg->mqtt.url, "tcp://127.0.0.1:1883");
-	CHECK(cfg->mqtt.client_id == NULL);
+	CHECK_STR(cfg->mqtt.client_id, id);
 	CHECK_INT(cfg->mqtt.qos, 1);
 	CHECK(!cfg->mqtt.clean_session);
 	CHECK_INT(cfg->mqtt.protocol, 4);

@@ -43,7 +43,7 @@ static void cap_contract(void *ctx, const struct contract_result *r)
 		return;
 	struct con *c = &f->con[f->n_con++];
 	snprintf(c->name, sizeof(c->name), "%s", r->contract->name);
-	snprintf(c->status, sizeof(c->status), "%s", r->status);
+	snprintf(c->status, sizeof(c->status), "%s", contract_status_name(r->status));
 	c->final = r->final;
 	c->has_value = r->has_value;
 	c->value = r->value;
@@ -103,7 +103,7 @@ static void stop(struct fixture *f)
 
 static int machine(struct fixture *f, const char *id)
 {
-	return engine_machine(f->e, id, strlen(id), NULL);
+	return engine_machine(f->e, id, strlen(id), NULL, 0);
 }
 
 static void st(struct fixture *f, int m, double t, enum oeed_category c, const char *reason)

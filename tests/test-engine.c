@@ -75,7 +75,7 @@ static void cap_contract(void *ctx, const struct contract_result *r)
 	if (c->n_con >= 256)
 		return;
 	c->con[c->n_con] = *r;
-	snprintf(c->con_status[c->n_con], 16, "%s", r->status);
+	snprintf(c->con_status[c->n_con], 16, "%s", contract_status_name(r->status));
 	c->n_con++;
 }
 
@@ -177,7 +177,7 @@ static void test_basic_kpis(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "press-01", 8, NULL);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
 	CHECK_INT(m, 0);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
 	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 1000, COUNTS_CUMULATIVE); /* baseline */
@@ -239,7 +239,7 @@ static void test_zero_denominators(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_PLANNED, "BREAK", "break");
 	engine_report(f->e, S(600));
 	const struct rec *d = find(&f->cap, "m", "day", false);
@@ -262,7 +262,7 @@ static void test_stale_and_baseline(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 60000, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
 	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 10, COUNTS_CUMULATIVE);
 	engine_count(f->e, m, S(30), S(30), CNT_TOTAL, 25, COUNTS_CUMULATIVE); /* +15 */
@@ -296,8 +296,8 @@ static void test_restart_counters(void)
 	struct fixture *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	setup(a, 60000, 0, 4, false);
 	setup(b, 60000, 0, 4, false);
-	int p = engine_machine(a->e, "prompt", 6, NULL);
-	int l = engine_machine(a->e, "late", 4, NULL);
+	int p = engine_machine(a->e, "prompt", 6, NULL, 0);
+	int l = engine_machine(a->e, "late", 4, NULL, 0);
 	for (int m = 0; m < 2; m++) {
 		st(a, m, 0, CAT_RUNNING, "RUNNING", "");
 		engine_count(a->e, m, S(0), S(0), CNT_TOTAL, 10, COUNTS_CUMULATIVE);
@@ -324,8 +324,8 @@ static void test_restart_counters(void)
 	struct fixture *both[2] = {b, r};
 	for (int k = 0; k < 2; k++) {
 		struct fixture *f = both[k];
-		p = engine_machine(f->e, "prompt", 6, NULL);
-		l = engine_machine(f->e, "late", 4, NULL);
+		p = engine_machine(f->e, "prompt", 6, NULL, 0);
+		l = engine_machine(f->e, "late", 4, NULL, 0);
 		/* prompt: next event at 40 s (kept by the broker; 10 s after its last one): +2 */
 		engine_count(f->e, p, S(40), S(95), CNT_TOTAL, 27, COUNTS_CUMULATIVE);
 		st(f, p, 41, CAT_RUNNING, "RUNNING", "");
@@ -353,7 +353,7 @@ static void test_counter_reset_and_increments(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
 	engine_count(f->e, m, S(0), S(0), CNT_TOTAL, 100, COUNTS_CUMULATIVE);
 	engine_count(f->e, m, S(10), S(10), CNT_TOTAL, 150, COUNTS_CUMULATIVE); /* +50 */
@@ -379,7 +379,7 @@ static void test_microstops(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 30000, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
 	st(f, m, 100, CAT_IDLE, "IDLE", ""); /* 10 s: a micro-stop, counts as running */
 	st(f, m, 110, CAT_RUNNING, "RUNNING", "");
@@ -409,7 +409,7 @@ static void test_late_and_skewed(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
 	st(f, m, 100, CAT_DOWN, "FAULT", "fault");
 	/* received at 200 s but stamped 50 s: late, applied at 100 s (the latest) */
@@ -439,7 +439,7 @@ static void test_period_final_and_clock(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	/* running from 23:00 on day 0; the machine's clock follows the receive time */
 	engine_state(f->e, m, DAY0 + 23 * 3600000LL, DAY0 + 23 * 3600000LL, CAT_RUNNING, "R", 1,
 		     "");
@@ -463,7 +463,7 @@ static void test_cycles(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "R", "");
 	engine_cycle(f->e, m, S(1), S(1), 2.0, true);
 	engine_cycle(f->e, m, S(3), S(3), 2.5, true);
@@ -485,11 +485,11 @@ static void test_machines_max(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 2, false);
-	CHECK_INT(engine_machine(f->e, "a", 1, NULL), 0);
-	CHECK_INT(engine_machine(f->e, "b", 1, NULL), 1);
-	CHECK_INT(engine_machine(f->e, "a", 1, NULL), 0);
-	CHECK_INT(engine_machine(f->e, "c", 1, NULL), -ENOSPC);
-	CHECK_INT(engine_machine(f->e, "", 0, NULL), -EINVAL);
+	CHECK_INT(engine_machine(f->e, "a", 1, NULL, 0), 0);
+	CHECK_INT(engine_machine(f->e, "b", 1, NULL, 0), 1);
+	CHECK_INT(engine_machine(f->e, "a", 1, NULL, 0), 0);
+	CHECK_INT(engine_machine(f->e, "c", 1, NULL, 0), -ENOSPC);
+	CHECK_INT(engine_machine(f->e, "", 0, NULL, 0), -EINVAL);
 	struct engine_stats es;
 	engine_get_stats(f->e, &es);
 	CHECK_INT(es.machines_dropped, 1);
@@ -502,9 +502,9 @@ static void test_contract_pooled(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, true);
-	int a = engine_machine(f->e, "press-01", 8, NULL);
-	int b = engine_machine(f->e, "press-02", 8, NULL);
-	int x = engine_machine(f->e, "lathe-01", 8, NULL);
+	int a = engine_machine(f->e, "press-01", 8, NULL, 0);
+	int b = engine_machine(f->e, "press-02", 8, NULL, 0);
+	int x = engine_machine(f->e, "lathe-01", 8, NULL, 0);
 	/* a: run 0..3600; b: run 0..1800, down/no_material 1800..3600 (planned for the contract);
 	 * lathe is not in the contract */
 	st(f, a, 0, CAT_RUNNING, "R", "");
@@ -530,7 +530,8 @@ static void test_contract_pooled(void)
 	CHECK_NEAR(r->best_case, (5400.0 + 2 * 50400) / (16200.0 + 2 * 50400), 1e-12);
 	CHECK_STR(f->cap.con_status[f->cap.n_con - 1], "below_minimum");
 	/* the change is visible to the sink (the daemon logs it) */
-	CHECK_STR(r->prev_status, "on_track");
+	CHECK(r->has_prev);
+	CHECK_STR(contract_status_name(r->prev_status), "on_track");
 	/* the day ends: a final record, breached */
 	engine_report(f->e, DAY0 + 86400000LL + 10000);
 	bool found_final = false;
@@ -563,7 +564,7 @@ static void test_berlin_periods(void)
 	memcpy(c->report.shifts, shifts, sizeof(shifts));
 	c->report.n_shifts = 3;
 	fixture_start(f);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	/* running from 2026-09-30 21:00Z (23:00 CEST); the state is repeated every hour until
 	 * 2026-11-01 03:00Z, as a machine that reports periodically would */
 	const oeed_ms start = 1790802000000LL; /* 2026-09-30T21:00:00Z */
@@ -626,7 +627,7 @@ static void test_checkpoint_roundtrip(void)
 	struct fixture *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
 	setup(a, 0, 30000, 4, true);
 	setup(b, 0, 30000, 4, true);
-	int m = engine_machine(a->e, "press-01", 8, NULL);
+	int m = engine_machine(a->e, "press-01", 8, NULL, 0);
 	st(a, m, 0, CAT_RUNNING, "RUNNING", "");
 	engine_count(a->e, m, S(0), S(0), CNT_TOTAL, 1000, COUNTS_CUMULATIVE);
 	engine_count(a->e, m, S(900), S(900), CNT_TOTAL, 1600, COUNTS_CUMULATIVE);
@@ -646,7 +647,7 @@ static void test_checkpoint_roundtrip(void)
 	CHECK_INT(engine_load(b->e, junk, sizeof(junk), &full, &err), -EINVAL);
 	strbuf_free(&sb);
 
-	int mb = engine_machine(b->e, "press-01", 8, NULL);
+	int mb = engine_machine(b->e, "press-01", 8, NULL, 0);
 	CHECK_INT(mb, 0);
 	feed_second_half(a, m);
 	feed_second_half(b, mb);
@@ -693,7 +694,7 @@ static void test_contract_rolling(void)
 	f->contract.n_planned_reasons = 0;
 	f->cfg.report.periods[PERIOD_DAY] = false;
 	fixture_start(f);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "R", "");
 	st(f, m, 1800, CAT_DOWN, "F", "fault");
 	st(f, m, 2400, CAT_RUNNING, "R", "");
@@ -718,7 +719,7 @@ static void test_same_millisecond(void)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	setup(f, 0, 0, 4, false);
-	int m = engine_machine(f->e, "m", 1, NULL);
+	int m = engine_machine(f->e, "m", 1, NULL, 0);
 	st(f, m, 0, CAT_RUNNING, "R", "");
 	st(f, m, 10, CAT_DOWN, "F", "fault");
 	st(f, m, 10, CAT_IDLE, "I", "starved");

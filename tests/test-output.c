@@ -1,6 +1,8 @@
-/* Unit tests for output.c (file output): bytes reach the file exactly as given, only on
+/* Unit tests for output.c and the file output: bytes reach the file exactly as given, only on
  * tick/close or when the 64 KiB buffer fills, lines are counted, write errors are counted
- * with the message, "-" is stdout and stays open, output_close(NULL) is harmless. */
+ * with the message, "-" is stdout and stays open, output_close(NULL) is harmless, an unknown
+ * type is refused. The influxdb output's secrets (no server needed: they are read before any
+ * connection): a second line or a missing file fails output_new, naming output and key. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -167,6 +169,52 @@ int main(void)
 		free(got);
 	}
 	unlink(path);
+
+	/* An unknown type. */
+	c = file_conf(path);
+	c.type = (enum oeed_output_type)99;
+	CHECK_INT(output_new(&c, dir, &o, &err), -EINVAL);
+	CHECK_STR(err.msg, "output file-1: unknown type 99");
+
+	/* influxdb secrets: one line, one trailing newline; errors name the output and key. */
+	char secret[160];
+	snprintf(secret, sizeof(secret), "%s/secret", dir);
+	struct oeed_output_conf ic;
+	memset(&ic, 0, sizeof(ic));
+	ic.type = OUTPUT_INFLUXDB;
+	ic.name = "influxdb-1";
+	ic.url = "http://127.0.0.1:9";
+	ic.api = 1;
+	ic.database = "oeed";
+	ic.username = "u";
+	ic.password_file = secret;
+	f = fopen(secret, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("first\nsecond\n", f);
+		fclose(f);
+	}
+	CHECK_INT(output_new(&ic, dir, &o, &err), -EINVAL);
+	snprintf(exp, sizeof(exp),
+		 "output influxdb-1: password_file: %s has more than one line (only one trailing "
+		 "newline is allowed)",
+		 secret);
+	CHECK_STR(err.msg, exp);
+	unlink(secret);
+	memset(&ic, 0, sizeof(ic));
+	ic.type = OUTPUT_INFLUXDB;
+	ic.name = "influxdb-1";
+	ic.url = "http://127.0.0.1:9";
+	ic.api = 2;
+	ic.org = "acme";
+	ic.bucket = "oeed";
+	ic.token_file = secret;
+	CHECK_INT(output_new(&ic, dir, &o, &err), -ENOENT);
+	snprintf(exp, sizeof(exp),
+		 "output influxdb-1: token_file: cannot read %s: No such file or directory",
+		 secret);
+	CHECK_STR(err.msg, exp);
+
 	CHECK_INT(rmdir(dir), 0);
 	TEST_END();
 }

@@ -409,7 +409,7 @@ class Influx2Tests:
             eq(count_lines(err, "HTTP 401, the server refuses our credentials"), 2,
                f"401 log lines in:\n{err}")
 
-            # The password is the file's first line; its trailing newline is not part of it.
+            # The password is the file's one line; its trailing newline is not part of it.
             good = write_file(os.path.join(self.state, "good_pw"), pw + "\n")
             st, err = run_driver(self.args(db.url, username=user, password_file=good),
                                  sent[30:])

@@ -10,7 +10,6 @@
  * lists evidence: failures and downtime by reason from the state changes (the same change
  * events `oeed replay` writes as machine_state). */
 #include "report.h"
-#include "feed.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -24,56 +23,13 @@
 
 #include <openssl/evp.h>
 
+#include "app.h"
 #include "calendar.h"
-#include "ingest.h"
 #include "log.h"
-#include "recording.h"
-
-enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
+#include "replay.h"
 
 #define REASON_LEN (ENGINE_REASON_MAX + 1)
 #define PARETO_MAX 10 /* reasons shown in the Pareto; the rest are summed as "other" */
-
-/* ---- replay (the rule of `oeed replay`, main.c) ---- */
-
-static void replay_tick(void *ctx, oeed_ms t)
-{
-	engine_report(ctx, t);
-}
-
-int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *sink,
-		      char *const *paths, size_t n_paths, struct replay_stats *ret,
-		      struct oeed_error *err)
-{
-	struct calendar *cal = NULL;
-	struct engine *e = NULL;
-	struct ingest *in = NULL;
-	int r =
-	    calendar_new(cfg->report.timezone, cfg->report.shifts, cfg->report.n_shifts, &cal, err);
-	if (r == 0)
-		r = engine_new(cfg, cal, sink, &e, err);
-	if (r == 0)
-		r = ingest_new(cfg, e, NULL, &in, err);
-	if (r < 0)
-		goto out;
-	struct feed f;
-	feed_init(&f, in, cfg->report.interval_ms, replay_tick, NULL, e);
-	long fed = feed_files(&f, paths, n_paths, INT64_MIN, err);
-	if (fed < 0) {
-		r = (int)fed;
-		goto out;
-	}
-	feed_final_tick(&f);
-	err->msg[0] = '\0';
-	ret->messages = f.stats.messages;
-	ret->bad_lines = f.stats.bad_lines;
-	ret->rejected = f.stats.rejected;
-out:
-	ingest_free(in);
-	engine_free(e);
-	calendar_free(cal);
-	return r;
-}
 
 /* ---- what the report collects ---- */
 
@@ -112,7 +68,7 @@ struct point {
 	oeed_ms start, end;
 	bool has_value, final;
 	double value, coverage;
-	const char *status;
+	enum contract_status status;
 	bool has_cum; /* the contract's value so far at the end of this point */
 	double cum;
 };
@@ -593,7 +549,7 @@ static void write_text(const struct collect *col, const struct summary *s,
 	fmt_value(c->kpi, true, c->minimum, b, sizeof(b));
 	fprintf(out, "Value:     %s (target %s, minimum %s, %s is better)\n", v, a, b,
 		c->higher_is_better ? "higher" : "lower");
-	fprintf(out, "Status:    %s (%s)\n", s->r->status,
+	fprintf(out, "Status:    %s (%s)\n", contract_status_name(s->r->status),
 		s->r->final ? "final: the period is closed" : "provisional: the period is open");
 	fmt_value(c->kpi, !isnan(s->r->best_case), s->r->best_case, a, sizeof(a));
 	fmt_value(c->kpi, !isnan(s->r->worst_case), s->r->worst_case, b, sizeof(b));
@@ -657,17 +613,20 @@ static void esc(struct strbuf *sb, const char *s)
 	}
 }
 
-static const char *status_color(const char *status)
+static const char *status_color(enum contract_status status)
 {
-	if (!status)
-		return "#888";
-	if (!strcmp(status, "met") || !strcmp(status, "on_track"))
+	switch (status) {
+	case CS_MET:
+	case CS_ON_TRACK:
 		return "#2e7d32";
-	if (!strcmp(status, "at_risk"))
+	case CS_AT_RISK:
 		return "#ef8f00";
-	if (!strcmp(status, "no_data"))
+	case CS_BELOW_MINIMUM:
+	case CS_BREACHED:
+		return "#c62828";
+	default:
 		return "#888";
-	return "#c62828";
+	}
 }
 
 static const char CSS[] =
@@ -691,11 +650,11 @@ static const char CSS[] =
     "svg{-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
 
 /* The band a value falls in, for the colour of a series bar. */
-static const char *level_of(const struct oeed_contract *c, double v)
+static enum contract_status level_of(const struct oeed_contract *c, double v)
 {
 	bool t = c->higher_is_better ? v >= c->target : v <= c->target;
 	bool m = c->higher_is_better ? v >= c->minimum : v <= c->minimum;
-	return t ? "on_track" : m ? "at_risk" : "below_minimum";
+	return t ? CS_ON_TRACK : m ? CS_AT_RISK : CS_BELOW_MINIMUM;
 }
 
 /* y-axis range holding the values, the target and the minimum, padded. */
@@ -960,7 +919,8 @@ static void write_html(const struct collect *col, const struct summary *s,
 			      "<div class=\"cards\"><div class=\"card\"><span>%s</span><b>%s</b>"
 			      "<span class=\"status\" style=\"background:%s\">%s</span> <span>%s"
 			      "</span></div>",
-			      kpi_name(c->kpi), v, status_color(r->status), r->status,
+			      kpi_name(c->kpi), v, status_color(r->status),
+			      contract_status_name(r->status),
 			      r->final ? "final" : "provisional: period open");
 		fmt_value(c->kpi, true, c->target, a, sizeof(a));
 		fmt_value(c->kpi, true, c->minimum, b, sizeof(b));
@@ -1243,7 +1203,7 @@ int report_main(int argc, char **argv)
 		col.sub = sub;
 	}
 
-	if (feed_expand(args.recs, (size_t)args.n_recs, &paths, &n_paths, &err) < 0) {
+	if (replay_expand(args.recs, (size_t)args.n_recs, &paths, &n_paths, &err) < 0) {
 		fprintf(stderr, "oeed report: %s\n", err.msg);
 		rc = EXIT_RUNTIME;
 		goto out;

@@ -13,21 +13,6 @@
 #include "config.h"
 #include "engine.h"
 
-struct replay_stats {
-	uint64_t messages;  /* recording lines handed to ingest */
-	uint64_t bad_lines; /* malformed recording lines (skipped) */
-	uint64_t rejected;  /* messages ingest rejected (decode errors, unmatched, ...) */
-};
-
-/* Feeds the recording files through calendar + engine + ingest built from cfg, exactly as
- * `oeed replay` does: messages in file order, a report tick at every multiple of
- * report.interval before the first message received at or after it, one last tick after the
- * last message. Results leave through `sink`. Returns 0, or a negative errno with err (a
- * config the engine rejects, an unreadable file). */
-int replay_recordings(const struct oeed_config *cfg, const struct engine_sink *sink,
-		      char *const *paths, size_t n_paths, struct replay_stats *ret,
-		      struct oeed_error *err);
-
 /* `oeed report ...` with argv[0] == "report". Returns the exit code: 0, 1 (usage or config),
  * 2 (runtime failure). */
 int report_main(int argc, char **argv);

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "plugin.h"
@@ -1574,6 +1575,7 @@ static struct oeed_config *config_new(const char *name)
 	struct oeed_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return NULL;
+	cfg->refs = 1;
 	cfg->path = strdup(name);
 	cfg->state_dir = strdup("/var/lib/oeed");
 	cfg->mqtt.url = strdup("tcp://127.0.0.1:1883");
@@ -1629,6 +1631,24 @@ static int syntax_error(struct loader *ld, const yaml_parser_t *p, const char *y
 	return -EINVAL;
 }
 
+/* The defaults that depend on the machine, resolved once here so the config is complete. */
+static int resolve_host_defaults(struct loader *ld, struct oeed_config *cfg)
+{
+	char host[65] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0])
+		strcpy(host, "gateway");
+	if (!cfg->mqtt.client_id) {
+		/* stable across restarts, so the broker keeps the persistent session */
+		char id[80];
+		snprintf(id, sizeof(id), "oeed-%s", host);
+		if (!(cfg->mqtt.client_id = strdup(id)))
+			return oom(ld);
+	}
+	if (!cfg->instance && !(cfg->instance = strdup(host)))
+		return oom(ld);
+	return 0;
+}
+
 int config_load_string(const char *name, const char *yaml, size_t len,
 		       struct oeed_config **ret_config, struct oeed_error *err)
 {
@@ -1681,6 +1701,8 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 		goto out;
 	}
 	r = parse_top(&ld, root, cfg);
+	if (r == 0)
+		r = resolve_host_defaults(&ld, cfg);
 	if (r < 0)
 		goto out;
 	*ret_config = cfg;
@@ -1735,9 +1757,15 @@ out:
 	return r;
 }
 
+struct oeed_config *config_ref(struct oeed_config *cfg)
+{
+	cfg->refs++;
+	return cfg;
+}
+
 void config_free(struct oeed_config *cfg)
 {
-	if (!cfg)
+	if (!cfg || --cfg->refs > 0)
 		return;
 	free(cfg->path);
 	free(cfg->site);

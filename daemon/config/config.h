@@ -168,7 +168,7 @@ struct oeed_tls_conf {
 
 struct oeed_mqtt_conf {
 	char *url;	 /* tcp://host:port or ssl://host:port, default tcp://127.0.0.1:1883 */
-	char *client_id; /* default "oeed-<hostname>" filled by the daemon when NULL */
+	char *client_id; /* default "oeed-<hostname>", stable so the broker keeps the session */
 	char *username;
 	char *password_file;
 	int qos;		   /* default 1 */
@@ -191,7 +191,12 @@ struct oeed_record_conf {
 	uint64_t total_max; /* delete the oldest files beyond this, default 1GiB */
 };
 
+/* Immutable once loaded: every default (also mqtt.client_id and instance, from the hostname)
+ * is resolved by the loader, so what --check-config prints is what runs and no consumer
+ * applies a default of its own. Shared by counted references (config_ref/config_free): each
+ * subsystem built from a config holds one, so a reload can keep what did not change. */
 struct oeed_config {
+	unsigned refs;			/* references (main thread only) */
 	char *path;			/* the file it was loaded from */
 	char *site;			/* NULL: no site tag */
 	char *instance;			/* the `instance` tag of self-metrics, default: hostname */
@@ -211,11 +216,6 @@ struct oeed_config {
 	struct oeed_record_conf record;
 };
 
-#define OEED_ERR_MAX 512
-struct oeed_error {
-	char msg[OEED_ERR_MAX];
-};
-
 /* Loads and validates `path`. On success returns 0 and *ret_config; on failure returns
  * -EINVAL (bad config) or -errno (cannot read), fills err->msg with
  * "PATH:LINE:COLUMN: key.path: what is wrong" and leaves *ret_config untouched. */
@@ -223,7 +223,17 @@ int config_load(const char *path, struct oeed_config **ret_config, struct oeed_e
 /* The same from a string (tests, fuzzing); `name` stands for the file name in errors. */
 int config_load_string(const char *name, const char *yaml, size_t len,
 		       struct oeed_config **ret_config, struct oeed_error *err);
+/* Another reference to cfg (returned). */
+struct oeed_config *config_ref(struct oeed_config *cfg);
+/* Drops a reference; the last one frees. NULL is fine. */
 void config_free(struct oeed_config *cfg);
+
+/* Typed comparisons of the parts a subsystem is built from (config_compare.c), for the
+ * reload plan: true when a subsystem built from `a` would be built the same from `b`. */
+bool config_mqtt_equal(const struct oeed_config *a, const struct oeed_config *b); /* + record */
+bool config_outputs_equal(const struct oeed_config *a, const struct oeed_config *b);
+/* sources, machines, report, contracts, site, max_clock_skew, mqtt.sparkplug_rebirth */
+bool config_pipeline_equal(const struct oeed_config *a, const struct oeed_config *b);
 /* Prints the effective config (all defaults filled in) as YAML that config_load accepts. */
 void config_print(const struct oeed_config *cfg, FILE *out);
 /* The machine entry for `id`: the listed one, or NULL (then the defaults apply). */

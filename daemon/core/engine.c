@@ -104,12 +104,21 @@ struct machine {
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 };
 
+static const char *const contract_status_names[CS__COUNT] = {
+    "met", "on_track", "at_risk", "below_minimum", "breached", "no_data"};
+
+const char *contract_status_name(enum contract_status s)
+{
+	return (unsigned)s < CS__COUNT ? contract_status_names[s] : "?";
+}
+
 struct contract_state {
 	const struct oeed_contract *c;
 	int window;	    /* rolling: index into windows */
 	oeed_ms start, end; /* calendar: the open period */
 	int reason_idx[OEED_MAX_CONTRACT_REASONS];
-	const char *last_status;
+	bool has_last;
+	enum contract_status last_status;
 };
 
 struct engine {
@@ -690,21 +699,21 @@ static uint64_t hash_id(const char *s, size_t n)
 }
 
 static void machine_init(struct engine *e, struct machine *m, const char *id, size_t id_len,
-			 const struct topic_match *tags)
+			 const struct engine_tag_slice *tags, size_t n_tags)
 {
 	memcpy(m->id, id, id_len);
 	m->id[id_len] = '\0';
 	m->info.id = m->id;
 	m->info.n_tags = 0;
 	size_t used = 0;
-	for (size_t i = 0; tags && i < tags->n_tags && i < OEED_MAX_TEMPLATE_VARS; i++) {
-		size_t kl = strlen(tags->tag[i].key), vl = tags->tag[i].value_len;
+	for (size_t i = 0; tags && i < n_tags && i < OEED_MAX_TEMPLATE_VARS; i++) {
+		size_t kl = strlen(tags[i].key), vl = tags[i].value_len;
 		if (used + kl + vl + 2 > sizeof(m->tagbuf))
 			break; /* tags beyond the fixed room are not kept */
 		char *k = m->tagbuf + used;
-		memcpy(k, tags->tag[i].key, kl + 1);
+		memcpy(k, tags[i].key, kl + 1);
 		char *v = k + kl + 1;
-		memcpy(v, tags->tag[i].value, vl);
+		memcpy(v, tags[i].value, vl);
 		v[vl] = '\0';
 		used += kl + vl + 2;
 		m->info.tag[m->info.n_tags].key = k;
@@ -729,7 +738,8 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 		m->slot_idx[i] = -1;
 }
 
-int engine_machine(struct engine *e, const char *id, size_t id_len, const struct topic_match *tags)
+int engine_machine(struct engine *e, const char *id, size_t id_len,
+		   const struct engine_tag_slice *tags, size_t n_tags)
 {
 	if (id_len == 0 || id_len > ENGINE_ID_MAX)
 		return -EINVAL;
@@ -742,7 +752,7 @@ int engine_machine(struct engine *e, const char *id, size_t id_len, const struct
 				return -ENOSPC;
 			}
 			struct machine *m = &e->machines[e->n_machines];
-			machine_init(e, m, id, id_len, tags);
+			machine_init(e, m, id, id_len, tags, n_tags);
 			e->hash[h] = (int32_t)++e->n_machines;
 			return (int)(e->n_machines - 1);
 		}
@@ -1119,16 +1129,18 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	if (!ok_w)
 		r.worst_case = NAN;
 	if (!ok_v)
-		r.status = "no_data";
+		r.status = CS_NO_DATA;
 	else if (meets(c, r.value, c->target))
-		r.status = ok_w && meets(c, r.worst_case, c->target) ? "met" : "on_track";
+		r.status = ok_w && meets(c, r.worst_case, c->target) ? CS_MET : CS_ON_TRACK;
 	else if (meets(c, r.value, c->minimum))
-		r.status = "at_risk";
+		r.status = CS_AT_RISK;
 	else
 		r.status =
-		    ok_b && !meets(c, r.best_case, c->minimum) ? "breached" : "below_minimum";
+		    ok_b && !meets(c, r.best_case, c->minimum) ? CS_BREACHED : CS_BELOW_MINIMUM;
+	r.has_prev = cs->has_last;
 	r.prev_status = cs->last_status;
-	cs->last_status = final ? NULL : r.status; /* a new period starts without history */
+	cs->has_last = !final; /* a new period starts without history */
+	cs->last_status = r.status;
 	if (e->sink.contract)
 		e->sink.contract(e->sink.ctx, &r);
 }
@@ -1281,7 +1293,7 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		struct machine c;
 		memcpy(&c, p, sizeof(c));
 		c.id[ENGINE_ID_MAX] = '\0';
-		int mi = engine_machine(e, c.id, strlen(c.id), NULL);
+		int mi = engine_machine(e, c.id, strlen(c.id), NULL, 0);
 		if (mi < 0)
 			continue; /* empty id, or over machines.max in the new config */
 		struct machine *m = &e->machines[mi];

@@ -12,7 +12,6 @@
 #include "calendar.h"
 #include "config.h"
 #include "kpi.h"
-#include "topic.h"
 #include "util.h"
 
 #define ENGINE_ID_MAX	  128 /* longest machine id */
@@ -27,12 +26,32 @@ struct engine_tag {
 	const char *value;
 };
 
+/* A tag of a new machine as found in its topic: the value is a slice of the topic. */
+struct engine_tag_slice {
+	const char *key; /* terminated */
+	const char *value;
+	size_t value_len;
+};
+
 /* What the sink sees of a machine. */
 struct engine_machine_info {
 	const char *id;
 	size_t n_tags;
 	struct engine_tag tag[OEED_MAX_TEMPLATE_VARS];
 };
+
+/* A contract's standing (docs/contracts.md): the order is from good to bad. */
+enum contract_status {
+	CS_MET = 0,	  /* meets the target even in the worst case */
+	CS_ON_TRACK,	  /* meets the target so far */
+	CS_AT_RISK,	  /* between minimum and target */
+	CS_BELOW_MINIMUM, /* below the minimum so far, can still recover */
+	CS_BREACHED,	  /* below the minimum even in the best case */
+	CS_NO_DATA,
+	CS__COUNT
+};
+/* "met", "on_track", "at_risk", "below_minimum", "breached", "no_data". */
+const char *contract_status_name(enum contract_status s);
 
 struct contract_result {
 	const struct oeed_contract *contract;
@@ -41,8 +60,9 @@ struct contract_result {
 	oeed_ms ts;			  /* when evaluated (record timestamp) */
 	bool has_value;
 	double value, best_case, worst_case, coverage;
-	const char *status;	 /* met | on_track | at_risk | below_minimum | breached | no_data */
-	const char *prev_status; /* at the previous evaluation, NULL for the first one */
+	enum contract_status status;
+	bool has_prev;			  /* false for the first evaluation of a period */
+	enum contract_status prev_status; /* at the previous evaluation, when has_prev */
 	bool final;
 	unsigned n_machines;
 };
@@ -76,10 +96,11 @@ void engine_free(struct engine *e);
 size_t engine_bytes_per_machine(const struct oeed_config *cfg);
 size_t engine_bytes_total(const struct oeed_config *cfg);
 
-/* Finds or adds the machine `id`; tags come from the topic match (may be NULL). Returns the
- * machine's index (>= 0) or -ENOSPC when machines.max is reached (counted), -EINVAL for an
- * empty or too long id. */
-int engine_machine(struct engine *e, const char *id, size_t id_len, const struct topic_match *tags);
+/* Finds or adds the machine `id`; a new machine keeps the n_tags tags (from its topic; may be
+ * NULL). Returns the machine's index (>= 0) or -ENOSPC when machines.max is reached (counted),
+ * -EINVAL for an empty or too long id. */
+int engine_machine(struct engine *e, const char *id, size_t id_len,
+		   const struct engine_tag_slice *tags, size_t n_tags);
 /* Any message of the machine is a sign of life (stale detection). */
 void engine_seen(struct engine *e, int m, oeed_ms now);
 /* ts: event time or OEED_MS_NONE. raw: the state as received; reason: from the map. */

@@ -67,12 +67,14 @@ static void log_contract(const struct contract_result *r)
 	if (r->final)
 		log_info("contract %s: %s period closed: %s (%s %s, target %.6g, minimum %.6g, "
 			 "coverage %.4g)",
-			 r->contract->name, r->period_label, r->status, kpi_name(r->contract->kpi),
-			 v, r->contract->target, r->contract->minimum, r->coverage);
-	else if (r->prev_status && strcmp(r->prev_status, r->status) != 0)
+			 r->contract->name, r->period_label, contract_status_name(r->status),
+			 kpi_name(r->contract->kpi), v, r->contract->target, r->contract->minimum,
+			 r->coverage);
+	else if (r->has_prev && r->prev_status != r->status)
 		log_info("contract %s: %s -> %s (%s %s, target %.6g, minimum %.6g)",
-			 r->contract->name, r->prev_status, r->status, kpi_name(r->contract->kpi),
-			 v, r->contract->target, r->contract->minimum);
+			 r->contract->name, contract_status_name(r->prev_status),
+			 contract_status_name(r->status), kpi_name(r->contract->kpi), v,
+			 r->contract->target, r->contract->minimum);
 }
 
 static void on_contract(void *ctx, const struct contract_result *r)
@@ -96,7 +98,7 @@ static void on_contract(void *ctx, const struct contract_result *r)
 	lp_field_decimal(&l, "best_case", r->best_case); /* skipped when NaN */
 	lp_field_decimal(&l, "worst_case", r->worst_case);
 	lp_field_decimal(&l, "coverage", r->coverage);
-	lp_field_str(&l, "status", r->status);
+	lp_field_str(&l, "status", contract_status_name(r->status));
 	lp_field_bool(&l, "final", r->final);
 	lp_field_int(&l, "period_start", r->period_start);
 	lp_field_int(&l, "machines", r->n_machines);

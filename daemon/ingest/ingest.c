@@ -31,7 +31,7 @@ struct emit_ctx {
 	const struct topic_match *match;
 	int topic_machine; /* engine index of the topic's machine, -1 none/unresolved */
 	oeed_ms now;
-	int rc;
+	enum ingest_outcome rc;
 	struct ingest_error *err;
 	const char *topic;
 	size_t topic_len;
@@ -94,8 +94,27 @@ void ingest_free(struct ingest *in)
 	free(in);
 }
 
-static void set_error(struct emit_ctx *c, int rc, const char *fmt, const char *detail,
-		      size_t detail_len)
+static const char *const outcome_names[INGEST__COUNT] = {
+    "ok", "unmatched", "bad_topic", "decode_error", "bad_value", "unmapped", "machine_dropped"};
+
+const char *ingest_outcome_name(enum ingest_outcome o)
+{
+	return (unsigned)o < INGEST__COUNT ? outcome_names[o] : "?";
+}
+
+/* The engine's view of the topic's tags (kept by a machine the first time it is seen). */
+static size_t tag_slices(const struct topic_match *m, struct engine_tag_slice *ret)
+{
+	for (size_t i = 0; i < m->n_tags; i++) {
+		ret[i].key = m->tag[i].key;
+		ret[i].value = m->tag[i].value;
+		ret[i].value_len = m->tag[i].value_len;
+	}
+	return m->n_tags;
+}
+
+static void set_error(struct emit_ctx *c, enum ingest_outcome rc, const char *fmt,
+		      const char *detail, size_t detail_len)
 {
 	c->rc = rc;
 	if (!c->err)
@@ -114,7 +133,9 @@ static void set_error(struct emit_ctx *c, int rc, const char *fmt, const char *d
 static int resolve_machine(struct emit_ctx *c, const struct oeed_value *v)
 {
 	if (v->machine) {
-		int m = engine_machine(c->in->engine, v->machine, v->machine_len, c->match);
+		struct engine_tag_slice tags[OEED_MAX_TEMPLATE_VARS];
+		size_t n = tag_slices(c->match, tags);
+		int m = engine_machine(c->in->engine, v->machine, v->machine_len, tags, n);
 		if (m >= 0)
 			engine_seen(c->in->engine, m, c->now);
 		return m;
@@ -128,8 +149,12 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	struct engine *e = c->in->engine;
 	int m = resolve_machine(c, v);
 	if (m < 0) {
-		if (m == -ENOSPC)
+		if (m == -ENOSPC) {
 			c->in->stats.dropped++;
+			set_error(c, INGEST_MACHINE_DROPPED,
+				  "machines.max reached, dropped machine", v->machine,
+				  v->machine_len);
+		}
 		return;
 	}
 	switch (v->signal) {
@@ -145,6 +170,8 @@ static void on_value(void *ctx, const struct oeed_value *v)
 			len = strlen(raw);
 		} else if (v->kind != VAL_STR) {
 			c->in->stats.bad_values++;
+			set_error(c, INGEST_BAD_VALUE, "state is not a string, number or boolean",
+				  "", 0);
 			return;
 		}
 		const struct oeed_source *src = c->s->src;
@@ -167,7 +194,7 @@ static void on_value(void *ctx, const struct oeed_value *v)
 			me = &src->map[c->s->default_map];
 		if (!me) {
 			c->in->stats.unmapped++;
-			set_error(c, -ENOENT, "state not in the source's map:", raw, len);
+			set_error(c, INGEST_UNMAPPED, "state not in the source's map:", raw, len);
 			return;
 		}
 		engine_state(e, m, v->ts_ms, c->now, me->category, raw, len, me->reason);
@@ -178,7 +205,7 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	case SIG_REJECT:
 		if (v->kind != VAL_NUM || !isfinite(v->num) || v->num < 0) {
 			c->in->stats.bad_values++;
-			set_error(c, -EINVAL,
+			set_error(c, INGEST_BAD_VALUE,
 				  "count is not a non-negative number:", v->str ? v->str : "",
 				  v->str ? v->len : 0);
 			return;
@@ -192,7 +219,8 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	case SIG_CYCLE:
 		if (v->kind == VAL_NUM && (!isfinite(v->num) || v->num < 0)) {
 			c->in->stats.bad_values++;
-			set_error(c, -EINVAL, "cycle time is negative or not finite", "", 0);
+			set_error(c, INGEST_BAD_VALUE, "cycle time is negative or not finite", "",
+				  0);
 			return;
 		}
 		engine_cycle(e, m, v->ts_ms, c->now, v->kind == VAL_NUM ? v->num : NAN,
@@ -206,8 +234,9 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	}
 }
 
-int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const uint8_t *payload,
-		   size_t len, oeed_ms now, struct ingest_error *err)
+enum ingest_outcome ingest_message(struct ingest *in, const char *topic, size_t topic_len,
+				   const uint8_t *payload, size_t len, oeed_ms now,
+				   struct ingest_error *err)
 {
 	in->stats.messages++;
 	/* MQTT topics are UTF-8 without U+0000 (MQTT 3.1.1 section 4.7.3); only a corrupt
@@ -222,10 +251,10 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 			snprintf(err->msg, sizeof(err->msg),
 				 "topic '%.*s...': byte %zu is not valid UTF-8 or is NUL",
 				 (int)(valid > 120 ? 120 : valid), topic, valid);
-		return -EINVAL;
+		return INGEST_BAD_TOPIC;
 	}
 	bool matched = false;
-	int rc = 0;
+	enum ingest_outcome rc = INGEST_OK;
 	for (size_t i = 0; i < in->n_sources; i++) {
 		struct source_rt *s = &in->sources[i];
 		struct topic_match match;
@@ -241,11 +270,13 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 				     .topic = topic,
 				     .topic_len = topic_len};
 		if (match.machine && match.machine_len) {
-			c.topic_machine =
-			    engine_machine(in->engine, match.machine, match.machine_len, &match);
+			struct engine_tag_slice tags[OEED_MAX_TEMPLATE_VARS];
+			size_t n_tags = tag_slices(&match, tags);
+			c.topic_machine = engine_machine(in->engine, match.machine,
+							 match.machine_len, tags, n_tags);
 			if (c.topic_machine == -ENOSPC) {
 				in->stats.dropped++;
-				rc = -ENOSPC;
+				rc = INGEST_MACHINE_DROPPED;
 				if (err)
 					snprintf(
 					    err->msg, sizeof(err->msg),
@@ -270,13 +301,13 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 		int r = s->dec->decode(s->dec_state, &msg, on_value, &c, &derr);
 		if (r < 0) {
 			in->stats.decode_errors++;
-			rc = r;
+			rc = INGEST_DECODE_ERROR;
 			if (err)
 				snprintf(err->msg, sizeof(err->msg),
 					 "topic '%.*s': %s decoder: byte %zu: %s",
 					 (int)(topic_len > 120 ? 120 : topic_len), topic,
 					 s->dec->name, derr.offset, derr.msg);
-		} else if (c.rc < 0) {
+		} else if (c.rc != INGEST_OK) {
 			rc = c.rc;
 		}
 	}
@@ -285,7 +316,7 @@ int ingest_message(struct ingest *in, const char *topic, size_t topic_len, const
 		if (err)
 			snprintf(err->msg, sizeof(err->msg), "topic '%.*s' matches no source",
 				 (int)(topic_len > 120 ? 120 : topic_len), topic);
-		return -ENOENT;
+		return INGEST_UNMATCHED;
 	}
 	return rc;
 }

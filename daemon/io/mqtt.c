@@ -1,10 +1,11 @@
 /* mqtt.c - the MQTT edge (see mqtt.h): owns the paho MQTTAsync client, its connect options,
- * the subscription set, and the bounded receive queue that hands messages from paho's callback
- * thread to the main thread.
+ * the subscription set, and the receive queue (rxqueue.h) that hands messages from paho's
+ * callback thread to the main thread.
  *
  * Threads: paho calls on_message, on_connected, on_connection_lost and the response callbacks
- * on its own threads; everything else runs on the main thread. `lock` guards the queue, the
- * stats and the current subscription set. paho is never called while `lock` is held: paho
+ * on its own threads; everything else runs on the main thread. on_message is the queue's
+ * producer, the main thread its consumer. `lock` guards the connection stats and the current
+ * subscription set (the queue has its own). paho is never called while `lock` is held: paho
  * runs some callbacks under its own mutex, so holding ours across a paho call could deadlock
  * against a callback waiting for ours.
  *
@@ -22,40 +23,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
+#include "rxqueue.h"
+#include "secret.h"
 
-/* The receive queue: an index ring of queue_len entries plus one byte ring holding
- * "topic\0payload" records back to back (a record never wraps: when it does not fit at the
- * end, it starts again at 0).
- *
- * Memory, allocated once in mqtt_new: queue_len * sizeof(struct qentry) (24 B) for the index
- * plus max(queue_len * MQTT_RING_BYTES_PER_MSG, MQTT_RING_MIN) for the bytes. The default
- * queue_len 65536 costs 1.5 MiB + 16 MiB; any queue_len costs at least 2.1 MiB so that one
- * maximal message (1 MiB payload + 64 KiB topic) always fits even while another is drained.
- * A payload over MQTT_MAX_PAYLOAD is counted as too_large and not queued. */
+/* The receive queue's per-message limit: a larger payload is counted as too_large and not
+ * queued. With it, the queue costs queue_len * 24 B + max(queue_len * 256 B, 2.1 MiB)
+ * (rxqueue.h): 17.5 MiB for the default queue_len 65536. */
 #define MQTT_MAX_PAYLOAD	   (1024 * 1024)
-#define MQTT_MAX_TOPIC		   65535
-#define MQTT_RING_BYTES_PER_MSG	   256
-#define MQTT_RING_MIN		   (2 * ((size_t)MQTT_MAX_PAYLOAD + MQTT_MAX_TOPIC + 1))
-#define MQTT_MAX_QUEUE_LEN	   (16u * 1024 * 1024)
-#define MQTT_PASSWORD_MAX	   4096
 #define MQTT_DISCONNECT_TIMEOUT_MS 2000
 /* How long paho's receive thread may wait for room in a full queue before it drops the
  * message. Waiting stops paho reading the socket, so TCP pushes back to the broker, which
  * keeps the rest (docs/mqtt.md). Well under any keep-alive: paho sends PINGREQs from the same
  * thread, between callbacks. */
 #define MQTT_FULL_WAIT_MS 1000
-
-struct qentry {
-	size_t off;
-	uint32_t topic_len;
-	uint32_t len;
-	int64_t rx_ns;
-};
 
 /* An immutable subscription set, shared by reference so that the connected callback can
  * subscribe from it without holding `lock` while set_subscriptions replaces it. */
@@ -69,7 +53,6 @@ struct subset {
 struct mqtt_client {
 	MQTTAsync handle;
 	bool created;
-	int efd;
 	int protocol;
 	struct recording_writer *rec;
 
@@ -81,64 +64,23 @@ struct mqtt_client {
 	MQTTProperties connect_props;
 	MQTTAsync_connectOptions conn;
 
+	/* The receive queue: on_message pushes, mqtt_drain drains (rxqueue.h). */
+	struct rxqueue *q;
+
 	pthread_mutex_t lock;
-	struct qentry *entries;
-	size_t n_entries, q_head, q_count;
-	uint8_t *ring;
-	size_t ring_size, ring_wpos;
+	/* The connection's fields of mqtt_stats; mqtt_get_stats adds the queue's. */
 	struct mqtt_stats stats;
-	/* Backpressure (under lock): the receive thread waits on room_cond while the queue is
-	 * full; mqtt_drain signals it. It must not wait while the main thread is inside a paho
-	 * call (paho holds its own mutex during our callback: that would stall both), so the
-	 * main thread announces those calls in in_paho. */
-	pthread_cond_t room_cond;
-	bool producer_waiting;
-	int in_paho;
-	/* The receive-time watermark (mqtt_watermark_ns): a message stamped (last_rx_ns) but not
-	 * queued yet, it is being recorded; and the highest watermark handed out, below which no
-	 * later message may be stamped. */
-	bool stamping;
-	int64_t watermark_floor_ns;
 	struct subset *subs;
 
 	/* Only used from paho's threads, guarded by log_lock. */
 	pthread_mutex_t log_lock;
 	struct log_ratelimit rl_drop, rl_conn, rl_rec;
 
-	/* Under lock: receive times are made strictly increasing, so "messages received after
-	 * the checkpoint" is exact even if the clock steps back. */
-	int64_t last_rx_ns;
-
 	/* mqtt_free waits here for the disconnect to complete. */
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
 	bool done;
 };
-
-static oeed_ms mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (oeed_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* now + ms on clk, for pthread_cond_timedwait (whose condvar uses that clock) */
-static struct timespec deadline_in(clockid_t clk, long ms)
-{
-	struct timespec t;
-	clock_gettime(clk, &t);
-	t.tv_nsec += (ms % 1000) * 1000000L;
-	t.tv_sec += ms / 1000 + t.tv_nsec / 1000000000L;
-	t.tv_nsec %= 1000000000L;
-	return t;
-}
-
-static int64_t real_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void subset_unref(struct subset *s)
 {
@@ -218,7 +160,7 @@ static void conn_failed(struct mqtt_client *c, const char *what, const char *det
 	set_last_error(c, "connect to %s failed: %s%s%s", c->url, what, detail ? ": " : "",
 		       detail ? detail : "");
 	pthread_mutex_lock(&c->log_lock);
-	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_ERROR,
+	log_limited(&c->rl_conn, clock_mono_ms(), LOG_LVL_ERROR,
 		    "mqtt: connect to %s failed: %s%s%s (retrying)", c->url, what,
 		    detail ? ": " : "", detail ? detail : "");
 	pthread_mutex_unlock(&c->log_lock);
@@ -364,43 +306,19 @@ static void on_connection_lost(void *ctx, char *cause)
 	snprintf(c->stats.last_error, sizeof(c->stats.last_error), "connection to %s lost", c->url);
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_lock(&c->log_lock);
-	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_WARN,
+	log_limited(&c->rl_conn, clock_mono_ms(), LOG_LVL_WARN,
 		    "mqtt: connection to %s lost; reconnecting", c->url);
 	pthread_mutex_unlock(&c->log_lock);
 }
 
-/* Where a record of `need` bytes goes in the byte ring, or SIZE_MAX when it does not fit.
- * Called with lock held. Strict inequalities keep the write position from reaching the
- * oldest record, so "full" and "empty" never look alike. */
-static size_t ring_place(const struct mqtt_client *c, size_t need)
+/* The stamped hook of rxqueue_push: the recording is written before the message is queued,
+ * so that it is the write-ahead log for what the queue holds (and holds what a full queue
+ * drops, for the next start's tail replay). */
+static int record_msg(void *ctx, int64_t rx_ns, const char *topic, size_t topic_len,
+		      const uint8_t *payload, size_t len)
 {
-	if (c->q_count == 0)
-		return need <= c->ring_size ? 0 : SIZE_MAX;
-	if (c->q_count == c->n_entries)
-		return SIZE_MAX;
-	size_t rpos = c->entries[c->q_head].off;
-	size_t wpos = c->ring_wpos;
-	if (wpos > rpos) {
-		if (c->ring_size - wpos >= need)
-			return wpos;
-		return need < rpos ? 0 : SIZE_MAX;
-	}
-	return need < rpos - wpos ? wpos : SIZE_MAX;
-}
-
-/* Called with lock held; returns with it held. Waits (bounded) until a record of `need` bytes
- * fits, unless the main thread is in a paho call or the client is stopping. */
-static void wait_for_room(struct mqtt_client *c, size_t need)
-{
-	if (ring_place(c, need) != SIZE_MAX || c->in_paho)
-		return;
-	struct timespec until = deadline_in(CLOCK_MONOTONIC, MQTT_FULL_WAIT_MS);
-	c->stats.queue_waits++;
-	c->producer_waiting = true;
-	while (ring_place(c, need) == SIZE_MAX && !c->in_paho)
-		if (pthread_cond_timedwait(&c->room_cond, &c->lock, &until) == ETIMEDOUT)
-			break;
-	c->producer_waiting = false;
+	struct mqtt_client *c = ctx;
+	return recording_write(c->rec, rx_ns, topic, topic_len, payload, len);
 }
 
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
@@ -408,85 +326,29 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
 	struct mqtt_client *c = ctx;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
-	const uint8_t *payload = m->payload;
-	size_t need = tlen + 1 + len;
-	bool too_large = len > MQTT_MAX_PAYLOAD || tlen > MQTT_MAX_TOPIC;
-	int rec_rc = 0;
-	enum { QUEUED, DROPPED, TOO_LARGE } outcome = QUEUED;
+	struct rxqueue_push_info info;
 
-	pthread_mutex_lock(&c->lock);
-	c->stats.received++;
-	if (!too_large)
-		wait_for_room(c, need);
-	/* Stamped after any wait, strictly increasing (also across clock steps) and above every
-	 * watermark handed out, so that a report tick never passes a message still on its way. */
-	int64_t rx_ns = real_ns();
-	if (rx_ns <= c->last_rx_ns)
-		rx_ns = c->last_rx_ns + 1;
-	if (rx_ns <= c->watermark_floor_ns)
-		rx_ns = c->watermark_floor_ns + 1;
-	c->last_rx_ns = rx_ns;
-	c->stamping = true;
-	pthread_mutex_unlock(&c->lock);
-
-	/* The recording is written first: it is the write-ahead log for what the queue holds
-	 * (and holds what a full queue drops, for the next start's tail replay). */
-	if (c->rec)
-		rec_rc = recording_write(c->rec, rx_ns, topic, tlen, payload, len);
-
-	pthread_mutex_lock(&c->lock);
-	c->stamping = false;
-	if (rec_rc < 0)
+	int r =
+	    rxqueue_push(c->q, topic, tlen, m->payload, len, c->rec ? record_msg : NULL, c, &info);
+	int rec_rc = info.stamped_rc;
+	if (rec_rc < 0) {
+		pthread_mutex_lock(&c->lock);
 		c->stats.record_errors++;
-	if (too_large) {
-		c->stats.too_large++;
-		outcome = TOO_LARGE;
-	} else {
-		size_t off = ring_place(c, need);
-		if (off == SIZE_MAX) {
-			c->stats.queue_dropped++;
-			outcome = DROPPED;
-		} else {
-			memcpy(c->ring + off, topic, tlen);
-			c->ring[off + tlen] = 0;
-			if (len)
-				memcpy(c->ring + off + tlen + 1, payload, len);
-			size_t slot = (c->q_head + c->q_count) % c->n_entries;
-			c->entries[slot] = (struct qentry){
-			    .off = off,
-			    .topic_len = (uint32_t)tlen,
-			    .len = (uint32_t)len,
-			    .rx_ns = rx_ns,
-			};
-			c->ring_wpos = off + need;
-			c->q_count++;
-			c->stats.queue_depth = c->q_count;
-			if (c->q_count > c->stats.queue_high_water)
-				c->stats.queue_high_water = c->q_count;
-		}
+		pthread_mutex_unlock(&c->lock);
 	}
-	size_t depth = c->q_count;
-	pthread_mutex_unlock(&c->lock);
-
-	if (outcome == QUEUED) {
-		uint64_t one = 1;
-		/* EAGAIN only when the counter is saturated: it is readable then anyway. */
-		if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			log_error("mqtt: eventfd write failed: %s", strerror(errno));
-	}
-	if (outcome != QUEUED || rec_rc < 0) {
+	if (r < 0 || rec_rc < 0) {
 		pthread_mutex_lock(&c->log_lock);
-		oeed_ms now = mono_ms();
+		oeed_ms now = clock_mono_ms();
 		if (rec_rc < 0)
 			log_limited(&c->rl_rec, now, LOG_LVL_ERROR,
 				    "mqtt: recording a message on %.*s failed: %s",
 				    (int)OEED_MIN(tlen, 200), topic, strerror(-rec_rc));
-		if (outcome == DROPPED)
+		if (r == -ENOBUFS)
 			log_limited(&c->rl_drop, now, LOG_LVL_WARN,
 				    "mqtt: receive queue full (%zu messages) for %d ms, message on "
 				    "%.*s dropped",
-				    depth, MQTT_FULL_WAIT_MS, (int)OEED_MIN(tlen, 200), topic);
-		else if (outcome == TOO_LARGE)
+				    info.depth, MQTT_FULL_WAIT_MS, (int)OEED_MIN(tlen, 200), topic);
+		else if (r == -EMSGSIZE)
 			log_limited(
 			    &c->rl_drop, now, LOG_LVL_WARN,
 			    "mqtt: message on %.*s dropped: %zu bytes is over the %d byte limit",
@@ -506,63 +368,10 @@ static int ssl_error_cb(const char *str, size_t len, void *u)
 		n--;
 	set_last_error(c, "TLS: %.*s", (int)OEED_MIN(n, 140), str);
 	pthread_mutex_lock(&c->log_lock);
-	log_limited(&c->rl_conn, mono_ms(), LOG_LVL_ERROR, "mqtt: TLS error with %s: %.*s", c->url,
-		    (int)n, str);
+	log_limited(&c->rl_conn, clock_mono_ms(), LOG_LVL_ERROR, "mqtt: TLS error with %s: %.*s",
+		    c->url, (int)n, str);
 	pthread_mutex_unlock(&c->log_lock);
 	return 0;
-}
-
-static int read_password(const char *path, char **ret, struct oeed_error *err)
-{
-	int r = 0;
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	if (!f) {
-		r = -errno;
-		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot read password_file %s: %s", path,
-			 strerror(-r));
-		return r;
-	}
-	buf = malloc(MQTT_PASSWORD_MAX + 1);
-	if (!buf) {
-		r = -ENOMEM;
-		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
-		goto out;
-	}
-	size_t n = fread(buf, 1, MQTT_PASSWORD_MAX + 1, f);
-	if (ferror(f)) {
-		r = -EIO;
-		snprintf(err->msg, sizeof(err->msg), "mqtt: cannot read password_file %s", path);
-		goto out;
-	}
-	if (n > MQTT_PASSWORD_MAX) {
-		r = -EINVAL;
-		snprintf(err->msg, sizeof(err->msg),
-			 "mqtt: password_file %s is longer than %d bytes", path, MQTT_PASSWORD_MAX);
-		goto out;
-	}
-	/* Exactly one trailing newline is the file's, not the password's. */
-	if (n > 0 && buf[n - 1] == '\n') {
-		n--;
-		if (n > 0 && buf[n - 1] == '\r')
-			n--;
-	}
-	if (memchr(buf, 0, n)) {
-		r = -EINVAL;
-		snprintf(err->msg, sizeof(err->msg), "mqtt: password_file %s contains a NUL byte",
-			 path);
-		goto out;
-	}
-	buf[n] = 0;
-	*ret = buf;
-	buf = NULL;
-out:
-	if (buf) {
-		explicit_bzero(buf, MQTT_PASSWORD_MAX + 1);
-		free(buf);
-	}
-	fclose(f);
-	return r;
 }
 
 static int dup_str(char **dst, const char *src)
@@ -671,9 +480,9 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 			 "outside 0..2");
 		return -EINVAL;
 	}
-	if (conf->queue_len == 0 || conf->queue_len > MQTT_MAX_QUEUE_LEN) {
+	if (conf->queue_len == 0 || conf->queue_len > RXQUEUE_MAX_LEN) {
 		snprintf(err->msg, sizeof(err->msg), "mqtt: queue_len must be 1..%u",
-			 MQTT_MAX_QUEUE_LEN);
+			 RXQUEUE_MAX_LEN);
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -681,7 +490,6 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
 		return -ENOMEM;
 	}
-	c->efd = -1;
 	c->rec = rec;
 	c->protocol = conf->protocol;
 	MQTTProperties props = MQTTProperties_initializer;
@@ -692,11 +500,6 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 	pthread_mutex_init(&c->log_lock, NULL);
 	pthread_mutex_init(&c->done_lock, NULL);
 	pthread_cond_init(&c->done_cond, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&c->room_cond, &ca);
-	pthread_condattr_destroy(&ca);
 
 	if (dup_str(&c->url, conf->url ? conf->url : "tcp://127.0.0.1:1883") < 0 ||
 	    dup_str(&c->client_id, conf->client_id) < 0 ||
@@ -710,7 +513,7 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 		goto fail;
 	}
 	if (conf->password_file) {
-		r = read_password(conf->password_file, &c->password, err);
+		r = secret_read(conf->password_file, "mqtt.password_file", &c->password, err);
 		if (r < 0)
 			goto fail;
 	}
@@ -719,18 +522,22 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 		goto fail;
 
 	c->subs = subset_new(subs, n_subs);
-	c->n_entries = conf->queue_len;
-	c->entries = calloc(c->n_entries, sizeof(*c->entries));
-	c->ring_size = OEED_MAX(c->n_entries * MQTT_RING_BYTES_PER_MSG, MQTT_RING_MIN);
-	c->ring = malloc(c->ring_size);
-	if (!c->subs || !c->entries || !c->ring) {
+	if (!c->subs) {
 		r = -ENOMEM;
 		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
 		goto fail;
 	}
-	c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->efd < 0) {
-		r = -errno;
+	struct rxqueue_conf qc = {
+	    .queue_len = conf->queue_len,
+	    .max_payload = MQTT_MAX_PAYLOAD,
+	    .full_wait_ms = MQTT_FULL_WAIT_MS,
+	};
+	r = rxqueue_new(&qc, &c->q);
+	if (r == -ENOMEM) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+		goto fail;
+	}
+	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "mqtt: eventfd: %s", strerror(-r));
 		goto fail;
 	}
@@ -763,21 +570,16 @@ fail:
 	return r;
 }
 
-/* Around every paho call from the main thread: the receive thread stops waiting for room
- * (see room_cond), since paho's mutex, which it holds meanwhile, is what the call needs. */
+/* Around every paho call from the main thread: the receive thread stops waiting for room,
+ * since paho's mutex, which it holds meanwhile, is what the call needs. */
 static void paho_enter(struct mqtt_client *c)
 {
-	pthread_mutex_lock(&c->lock);
-	c->in_paho++;
-	pthread_cond_signal(&c->room_cond);
-	pthread_mutex_unlock(&c->lock);
+	rxqueue_nowait_begin(c->q);
 }
 
 static void paho_leave(struct mqtt_client *c)
 {
-	pthread_mutex_lock(&c->lock);
-	c->in_paho--;
-	pthread_mutex_unlock(&c->lock);
+	rxqueue_nowait_end(c->q);
 }
 
 int mqtt_start(struct mqtt_client *c)
@@ -796,51 +598,33 @@ int mqtt_start(struct mqtt_client *c)
 
 int mqtt_fd(const struct mqtt_client *c)
 {
-	return c->efd;
+	return rxqueue_fd(c->q);
+}
+
+/* mqtt_drain's callback and its context, behind rxqueue_drain's. */
+struct drain_ctx {
+	void (*fn)(void *ctx, const struct mqtt_msg *m);
+	void *ctx;
+};
+
+static void drain_one(void *ctx, const struct rxqueue_msg *qm)
+{
+	struct drain_ctx *d = ctx;
+	struct mqtt_msg m = {
+	    .rx_ns = qm->rx_ns,
+	    .topic = qm->topic,
+	    .topic_len = qm->topic_len,
+	    .payload = qm->payload,
+	    .len = qm->len,
+	};
+	d->fn(d->ctx, &m);
 }
 
 size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt_msg *m), void *ctx,
 		  size_t max)
 {
-	size_t done = 0;
-	while (done < max) {
-		pthread_mutex_lock(&c->lock);
-		if (c->q_count == 0) {
-			pthread_mutex_unlock(&c->lock);
-			break;
-		}
-		struct qentry e = c->entries[c->q_head];
-		pthread_mutex_unlock(&c->lock);
-
-		/* The producer never writes over the oldest record, so it is stable while fn
-		 * runs without the lock. */
-		struct mqtt_msg m = {
-		    .rx_ns = e.rx_ns,
-		    .topic = (const char *)c->ring + e.off,
-		    .topic_len = e.topic_len,
-		    .payload = c->ring + e.off + e.topic_len + 1,
-		    .len = e.len,
-		};
-		fn(ctx, &m);
-		done++;
-
-		pthread_mutex_lock(&c->lock);
-		c->q_head = (c->q_head + 1) % c->n_entries;
-		c->q_count--;
-		c->stats.queue_depth = c->q_count;
-		if (c->producer_waiting)
-			pthread_cond_signal(&c->room_cond);
-		pthread_mutex_unlock(&c->lock);
-	}
-	/* Cleared under the lock: a message queued after this read writes the eventfd again. */
-	pthread_mutex_lock(&c->lock);
-	if (c->q_count == 0) {
-		uint64_t v;
-		if (read(c->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			log_error("mqtt: eventfd read failed: %s", strerror(errno));
-	}
-	pthread_mutex_unlock(&c->lock);
-	return done;
+	struct drain_ctx d = {.fn = fn, .ctx = ctx};
+	return rxqueue_drain(c->q, drain_one, &d, max);
 }
 
 int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n)
@@ -906,25 +690,22 @@ int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, 
 
 int64_t mqtt_watermark_ns(struct mqtt_client *c)
 {
-	pthread_mutex_lock(&c->lock);
-	int64_t wm;
-	if (c->q_count > 0)
-		wm = c->entries[c->q_head].rx_ns;
-	else if (c->stamping)
-		wm = c->last_rx_ns;
-	else
-		wm = OEED_MAX(real_ns(), c->last_rx_ns + 1);
-	if (wm > c->watermark_floor_ns)
-		c->watermark_floor_ns = wm;
-	pthread_mutex_unlock(&c->lock);
-	return wm;
+	return rxqueue_watermark_ns(c->q);
 }
 
 void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret)
 {
+	struct rxqueue_stats qs;
 	pthread_mutex_lock(&c->lock);
 	*ret = c->stats;
 	pthread_mutex_unlock(&c->lock);
+	rxqueue_get_stats(c->q, &qs);
+	ret->received = qs.pushed;
+	ret->queue_dropped = qs.dropped;
+	ret->queue_waits = qs.waits;
+	ret->too_large = qs.too_large;
+	ret->queue_depth = qs.depth;
+	ret->queue_high_water = qs.high_water;
 }
 
 static void on_disconnect_done(void *ctx, MQTTAsync_successData *r)
@@ -978,7 +759,8 @@ static void disconnect(struct mqtt_client *c)
 		log_warn("mqtt: disconnect from %s failed: %s", c->url, MQTTAsync_strerror(rc));
 		return;
 	}
-	struct timespec until = deadline_in(CLOCK_REALTIME, MQTT_DISCONNECT_TIMEOUT_MS + 1000);
+	/* done_cond has the default clock, CLOCK_REALTIME. */
+	struct timespec until = clock_deadline(CLOCK_REALTIME, MQTT_DISCONNECT_TIMEOUT_MS + 1000);
 	pthread_mutex_lock(&c->done_lock);
 	while (!c->done)
 		if (pthread_cond_timedwait(&c->done_cond, &c->done_lock, &until) == ETIMEDOUT)
@@ -990,7 +772,7 @@ void mqtt_stop(struct mqtt_client *c)
 {
 	if (!c || !c->created)
 		return;
-	paho_enter(c); /* and never leaves: no more waiting for room */
+	rxqueue_stop(c->q); /* no more waiting for room: paho's calls below need its mutex */
 	disconnect(c);
 	MQTTAsync_destroy(&c->handle);
 	c->created = false; /* no callback runs after this: the queue is the caller's alone */
@@ -1001,16 +783,10 @@ void mqtt_free(struct mqtt_client *c)
 	if (!c)
 		return;
 	mqtt_stop(c);
-	if (c->efd >= 0)
-		close(c->efd);
+	rxqueue_free(c->q);
 	subset_unref(c->subs);
-	free(c->entries);
-	free(c->ring);
 	MQTTProperties_free(&c->connect_props);
-	if (c->password) {
-		explicit_bzero(c->password, strlen(c->password));
-		free(c->password);
-	}
+	secret_free(c->password);
 	free(c->url);
 	free(c->client_id);
 	free(c->username);
@@ -1019,7 +795,6 @@ void mqtt_free(struct mqtt_client *c)
 	free(c->cert_file);
 	free(c->key_file);
 	pthread_cond_destroy(&c->done_cond);
-	pthread_cond_destroy(&c->room_cond);
 	pthread_mutex_destroy(&c->done_lock);
 	pthread_mutex_destroy(&c->log_lock);
 	pthread_mutex_destroy(&c->lock);

@@ -1,11 +1,12 @@
 /* output_influx.c - the influxdb output: batching on the main thread, one sender thread per
  * output that owns a libcurl handle (one kept-alive connection), every HTTP answer sorted
  * into OK / RETRY / DROP-with-reason, and a disk spool (spool.c) for what cannot be sent.
+ * output.c reaches it only through influx_output_ops (output_ops.h).
  *
  * Data flow and ordering. The data of one output is a single FIFO made of three parts, oldest
  * first: the batch the sender holds ("inflight"), the spool records, the in-memory queue.
- * - influx_output_write (main thread) appends to `cur`; a full batch (batch_lines) or one
- *   older than flush_interval (seen by influx_output_tick) is pushed on the queue (at most
+ * - influx_write (main thread) appends to `cur`; a full batch (batch_lines) or one
+ *   older than flush_interval (seen by influx_tick) is pushed on the queue (at most
  *   QUEUE_MAX batches). It never waits for the network. When the queue is full, the writer
  *   moves the OLDEST queued batch into the spool itself (under spool_lock) before pushing:
  *   the spool stays older than the queue, and this is the only case where the main thread
@@ -19,6 +20,12 @@
  *   meanwhile. During the backoff the sender moves queued batches to the spool so that an
  *   outage costs disk, not memory, and survives a restart.
  * Locks: `lock` (queue, flags) before `spool_lock` (spool); `stats_lock` is a leaf.
+ * Time (clock.h): the sender's timers, backoff and latency run on clock_mono_ms() (its condvars
+ * wait on CLOCK_MONOTONIC); the main thread's flush timer runs on the wall `now` given to
+ * tick, and its log rate limit on clock_wall_ms().
+ *
+ * Credentials are read once at open with secret_read() (secret.h): password_file for v1 basic
+ * auth, token_file for the v2 "Authorization: Token" header; one line, one trailing newline.
  *
  * Memory: QUEUE_MAX (4) batches of batch_lines lines plus `cur`, `inflight` and its gzip
  * copy: about 7 batches, e.g. 7 x 5000 lines x ~150 bytes = 5 MiB at the defaults. The disk
@@ -38,7 +45,9 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "log.h"
+#include "secret.h"
 #include "spool.h"
 
 #define QUEUE_MAX	   4
@@ -56,7 +65,7 @@ struct batch {
 enum verdict { V_DONE = 0, V_RETRY };
 
 struct influx_output {
-	/* Set up by influx_output_new, read-only afterwards. */
+	/* Set up by influx_open, read-only afterwards. */
 	char *name;
 	int api;
 	bool gzip, create_db;
@@ -113,24 +122,10 @@ struct influx_output {
 	struct log_ratelimit rl_send, rl_auth, rl_drop;
 };
 
-static oeed_ms mono_ms(void)
+/* The condvars wait on CLOCK_MONOTONIC: the deadline for clock_mono_ms() time `at`. */
+static struct timespec mono_deadline(oeed_ms at)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (oeed_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static oeed_ms wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (oeed_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static struct timespec mono_abs(oeed_ms at)
-{
-	struct timespec ts = {.tv_sec = at / 1000, .tv_nsec = (long)(at % 1000) * 1000000};
-	return ts;
+	return clock_deadline(CLOCK_MONOTONIC, OEED_MAX(at - clock_mono_ms(), (oeed_ms)0));
 }
 
 static uint32_t count_lines(const char *p, size_t len)
@@ -241,7 +236,8 @@ static int enqueue_cur(struct influx_output *o)
 	if (o->q_len == QUEUE_MAX) {
 		struct batch *old = &o->q[o->q_head];
 		pthread_mutex_lock(&o->spool_lock);
-		r = spool_batch(o, old->sb.buf, old->sb.len, old->lines, &o->rl_main, wall_ms());
+		r = spool_batch(o, old->sb.buf, old->sb.len, old->lines, &o->rl_main,
+				clock_wall_ms());
 		pthread_mutex_unlock(&o->spool_lock);
 		strbuf_free(&old->sb);
 		o->q_head = (o->q_head + 1) % QUEUE_MAX;
@@ -255,8 +251,9 @@ static int enqueue_cur(struct influx_output *o)
 	return r == -EFBIG ? 0 : r;
 }
 
-int influx_output_write(struct influx_output *o, const char *lines, size_t len)
+static int influx_write(void *impl, const char *lines, size_t len)
 {
+	struct influx_output *o = impl;
 	int r = 0;
 	while (len > 0) {
 		uint32_t want = (uint32_t)(o->batch_lines - o->cur_lines);
@@ -283,8 +280,9 @@ int influx_output_write(struct influx_output *o, const char *lines, size_t len)
 	return r;
 }
 
-void influx_output_tick(struct influx_output *o, oeed_ms now)
+static void influx_tick(void *impl, oeed_ms now)
 {
+	struct influx_output *o = impl;
 	if (o->cur_lines == 0)
 		return;
 	if (o->cur_seen == 0 || now < o->cur_seen)
@@ -293,8 +291,9 @@ void influx_output_tick(struct influx_output *o, oeed_ms now)
 		enqueue_cur(o);
 }
 
-void influx_output_get_stats(struct influx_output *o, struct output_stats *ret)
+static void influx_get_stats(void *impl, struct output_stats *ret)
 {
+	struct influx_output *o = impl;
 	pthread_mutex_lock(&o->stats_lock);
 	*ret = o->stats;
 	pthread_mutex_unlock(&o->stats_lock);
@@ -382,10 +381,10 @@ static long post(struct influx_output *o, const char *p, size_t len, char *errbu
 	errbuf[0] = '\0';
 	curl_easy_setopt(o->curl, CURLOPT_POSTFIELDS, p);
 	curl_easy_setopt(o->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	t0 = mono_ms();
+	t0 = clock_mono_ms();
 	rc = curl_easy_perform(o->curl);
 	pthread_mutex_lock(&o->stats_lock);
-	o->stats.last_latency_ms = mono_ms() - t0;
+	o->stats.last_latency_ms = clock_mono_ms() - t0;
 	pthread_mutex_unlock(&o->stats_lock);
 	if (rc != CURLE_OK) {
 		if (!errbuf[0])
@@ -482,7 +481,7 @@ static const char *resp_text(struct influx_output *o)
 static void drop_piece(struct influx_output *o, const char *p, size_t len, uint32_t lines,
 		       long status, const char *why)
 {
-	oeed_ms now = mono_ms();
+	oeed_ms now = clock_mono_ms();
 	resolved(o, 0, lines);
 	o->done_bytes += len;
 	log_limited(&o->rl_drop, now, LOG_LVL_WARN,
@@ -505,7 +504,7 @@ static enum verdict deliver(struct influx_output *o, const char *p, size_t len, 
 	curl_easy_setopt(o->curl, CURLOPT_HTTPHEADER, o->gzip ? o->headers_gz : o->headers);
 	status = post(o, p, len, errbuf);
 	curl_easy_setopt(o->curl, CURLOPT_ERRORBUFFER, NULL);
-	now = mono_ms();
+	now = clock_mono_ms();
 	text = resp_text(o);
 
 	if (status >= 200 && status < 300) {
@@ -601,7 +600,7 @@ static int take_next(struct influx_output *o)
 		spool_changed(o);
 		pthread_mutex_unlock(&o->spool_lock);
 		if (r < 0) {
-			log_limited(&o->rl_send, mono_ms(), LOG_LVL_ERROR,
+			log_limited(&o->rl_send, clock_mono_ms(), LOG_LVL_ERROR,
 				    "output %s: cannot read the spool: %s", o->name, strerror(-r));
 			return r;
 		}
@@ -649,7 +648,7 @@ static void queue_to_spool(struct influx_output *o)
 	pthread_mutex_unlock(&o->lock);
 	for (size_t i = 0; i < n; i++) {
 		spool_batch(o, moved[i].sb.buf, moved[i].sb.len, moved[i].lines, &o->rl_send,
-			    mono_ms());
+			    clock_mono_ms());
 		strbuf_free(&moved[i].sb);
 	}
 	pthread_mutex_unlock(&o->spool_lock);
@@ -680,7 +679,7 @@ static void keep_inflight(struct influx_output *o)
 		o->inflight_id = id;
 		o->inflight_spooled = true;
 	} else {
-		log_limited(&o->rl_send, mono_ms(), LOG_LVL_ERROR,
+		log_limited(&o->rl_send, clock_mono_ms(), LOG_LVL_ERROR,
 			    "output %s: cannot spool a failed batch (kept in memory): %s", o->name,
 			    strerror(-r));
 	}
@@ -722,17 +721,17 @@ static void sync_spool(struct influx_output *o)
 	int r = spool_sync(o->spool);
 	pthread_mutex_unlock(&o->spool_lock);
 	if (r < 0)
-		log_limited(&o->rl_send, mono_ms(), LOG_LVL_ERROR, "output %s: spool fsync: %s",
-			    o->name, strerror(-r));
+		log_limited(&o->rl_send, clock_mono_ms(), LOG_LVL_ERROR,
+			    "output %s: spool fsync: %s", o->name, strerror(-r));
 }
 
 static void *sender_main(void *arg)
 {
 	struct influx_output *o = arg;
-	oeed_ms retry_at = 0, last_sync = mono_ms();
+	oeed_ms retry_at = 0, last_sync = clock_mono_ms();
 
 	for (;;) {
-		oeed_ms now = mono_ms();
+		oeed_ms now = clock_mono_ms();
 		if (now - last_sync >= SYNC_INTERVAL_MS) {
 			sync_spool(o);
 			last_sync = now;
@@ -741,7 +740,7 @@ static void *sender_main(void *arg)
 			break;
 		if (now < retry_at) {
 			struct timespec ts =
-			    mono_abs(OEED_MIN(retry_at, last_sync + SYNC_INTERVAL_MS));
+			    mono_deadline(OEED_MIN(retry_at, last_sync + SYNC_INTERVAL_MS));
 			queue_to_spool(o);
 			pthread_mutex_lock(&o->lock);
 			if (!atomic_load(&o->abort))
@@ -753,11 +752,11 @@ static void *sender_main(void *arg)
 			int r = take_next(o);
 			if (r < 0) {
 				o->failures++;
-				retry_at = mono_ms() + backoff_ms(o);
+				retry_at = clock_mono_ms() + backoff_ms(o);
 				continue;
 			}
 			if (r == 0) {
-				struct timespec ts = mono_abs(last_sync + SYNC_INTERVAL_MS);
+				struct timespec ts = mono_deadline(last_sync + SYNC_INTERVAL_MS);
 				pthread_mutex_lock(&o->lock);
 				if (o->stop && o->q_len == 0) {
 					pthread_mutex_unlock(&o->lock);
@@ -776,7 +775,7 @@ static void *sender_main(void *arg)
 		} else {
 			o->failures++;
 			keep_inflight(o);
-			retry_at = mono_ms() + backoff_ms(o);
+			retry_at = clock_mono_ms() + backoff_ms(o);
 		}
 	}
 
@@ -800,27 +799,6 @@ static void *sender_main(void *arg)
 }
 
 /* ---- setup ---- */
-
-static int read_secret(const char *path, char **ret, struct oeed_error *err, const char *what)
-{
-	FILE *f = fopen(path, "re");
-	char buf[4096];
-	size_t n;
-	if (!f) {
-		int r = -errno;
-		snprintf(err->msg, sizeof(err->msg), "cannot read %s %s: %s", what, path,
-			 strerror(-r));
-		return r;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The secret is the first line; a trailing newline is not part of it. */
-	buf[strcspn(buf, "\r\n")] = '\0';
-	*ret = strdup(buf);
-	explicit_bzero(buf, sizeof(buf));
-	return *ret ? 0 : -ENOMEM;
-}
 
 static int append_param(CURL *c, struct strbuf *url, const char *key, const char *val)
 {
@@ -850,9 +828,7 @@ static void free_output(struct influx_output *o)
 	strbuf_free(&o->inflight);
 	strbuf_free(&o->gz);
 	strbuf_free(&o->resp);
-	if (o->password)
-		explicit_bzero(o->password, strlen(o->password));
-	free(o->password);
+	secret_free(o->password);
 	free(o->username);
 	free(o->ca_file);
 	free(o->database);
@@ -871,6 +847,7 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 {
 	struct strbuf url, hdr;
 	char *token = NULL;
+	char what[128];
 	const char *base = conf->url;
 	size_t base_len;
 	int r = -ENOMEM;
@@ -923,7 +900,8 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 		if (!o->username)
 			goto out;
 		if (conf->password_file) {
-			r = read_secret(conf->password_file, &o->password, err, "password_file");
+			snprintf(what, sizeof(what), "output %s: password_file", o->name);
+			r = secret_read(conf->password_file, what, &o->password, err);
 			if (r < 0)
 				goto out;
 			r = -ENOMEM;
@@ -933,7 +911,8 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 		curl_easy_setopt(o->curl, CURLOPT_PASSWORD, o->password ? o->password : "");
 	}
 	if (o->api == 2 && conf->token_file) {
-		r = read_secret(conf->token_file, &token, err, "token_file");
+		snprintf(what, sizeof(what), "output %s: token_file", o->name);
+		r = secret_read(conf->token_file, what, &token, err);
 		if (r < 0)
 			goto out;
 		r = -ENOMEM;
@@ -977,9 +956,7 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 out:
 	if (r == -ENOMEM && !err->msg[0])
 		snprintf(err->msg, sizeof(err->msg), "output %s: out of memory", o->name);
-	if (token)
-		explicit_bzero(token, strlen(token));
-	free(token);
+	secret_free(token);
 	if (hdr.buf)
 		explicit_bzero(hdr.buf, hdr.cap);
 	strbuf_free(&hdr);
@@ -987,8 +964,8 @@ out:
 	return r;
 }
 
-int influx_output_new(const struct oeed_output_conf *conf, const char *state_dir,
-		      struct influx_output **ret, struct oeed_error *err)
+static int influx_open(const struct oeed_output_conf *conf, const char *state_dir, void **ret,
+		       struct oeed_error *err)
 {
 	struct influx_output *o = calloc(1, sizeof(*o));
 	pthread_condattr_t ca;
@@ -1014,7 +991,7 @@ int influx_output_new(const struct oeed_output_conf *conf, const char *state_dir
 	o->rl_drop = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	o->stats.healthy = 1;
 	o->stats.last_latency_ms = -1;
-	o->seed = (unsigned)mono_ms() ^ (unsigned)(uintptr_t)o;
+	o->seed = (unsigned)clock_mono_ms() ^ (unsigned)(uintptr_t)o;
 
 	o->name = strdup(conf->name ? conf->name : "influxdb");
 	o->database = xstrdup(conf->database);
@@ -1094,13 +1071,12 @@ out:
 	return r;
 }
 
-void influx_output_close(struct influx_output *o, oeed_ms timeout_ms)
+static void influx_close(void *impl, oeed_ms timeout_ms)
 {
+	struct influx_output *o = impl;
 	struct timespec ts;
-	if (!o)
-		return;
 	enqueue_cur(o);
-	ts = mono_abs(mono_ms() + OEED_MAX(timeout_ms, (oeed_ms)0));
+	ts = clock_deadline(CLOCK_MONOTONIC, OEED_MAX(timeout_ms, (oeed_ms)0));
 	pthread_mutex_lock(&o->lock);
 	o->stop = true;
 	pthread_cond_signal(&o->wake);
@@ -1115,3 +1091,12 @@ void influx_output_close(struct influx_output *o, oeed_ms timeout_ms)
 	pthread_join(o->thread, NULL);
 	free_output(o);
 }
+
+const struct output_ops influx_output_ops = {
+    .type = "influxdb",
+    .open = influx_open,
+    .write = influx_write,
+    .tick = influx_tick,
+    .get_stats = influx_get_stats,
+    .close = influx_close,
+};

@@ -1,15 +1,18 @@
-/* log.c - see log.h. The level and the journal flag are the only process-wide settings:
- * they are set once at start (and on reload) from the main thread. */
+/* log.c - see log.h. The level and the journal flag are the only process-wide settings. The
+ * journal flag is set once at start, before any other thread exists; the level is set at
+ * start and on reload by the main thread while paho's and the outputs' threads read it, so it
+ * is atomic (relaxed: a thread that logs one line at the old level is harmless). */
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-static enum log_level log_threshold = LOG_LVL_INFO;
+static _Atomic int log_threshold = LOG_LVL_INFO;
 static int log_to_journal;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -17,12 +20,12 @@ static const int level_prio[] = {3, 4, 6, 7};
 
 void log_set_level(enum log_level lvl)
 {
-	log_threshold = lvl;
+	atomic_store_explicit(&log_threshold, (int)lvl, memory_order_relaxed);
 }
 
 enum log_level log_get_level(void)
 {
-	return log_threshold;
+	return (enum log_level)atomic_load_explicit(&log_threshold, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s, enum log_level *ret)
@@ -69,7 +72,7 @@ static void log_vmsg(enum log_level lvl, const char *suffix, const char *fmt, va
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	if (lvl > log_threshold)
+	if ((int)lvl > atomic_load_explicit(&log_threshold, memory_order_relaxed))
 		return;
 	va_list ap;
 	va_start(ap, fmt);
@@ -79,7 +82,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 
 void log_limited(struct log_ratelimit *rl, oeed_ms now, enum log_level lvl, const char *fmt, ...)
 {
-	if (lvl > log_threshold)
+	if ((int)lvl > atomic_load_explicit(&log_threshold, memory_order_relaxed))
 		return;
 	if (now - rl->window_start >= rl->interval_ms || now < rl->window_start) {
 		rl->window_start = now;

@@ -13,6 +13,13 @@ typedef int64_t oeed_ms;
 #define OEED_MIN(a, b)	   ((a) < (b) ? (a) : (b))
 #define OEED_MAX(a, b)	   ((a) > (b) ? (a) : (b))
 
+/* An error for the caller to show: "FILE:LINE:COLUMN: key.path: what is wrong", "output
+ * influxdb-1: cannot open ...". Filled by the callee on failure only. */
+#define OEED_ERR_MAX 512
+struct oeed_error {
+	char msg[OEED_ERR_MAX];
+};
+
 /* "500ms", "10s", "5m", "1h", "7d", also "1.5s", "0". Returns 0 or -EINVAL. */
 int parse_duration_ms(const char *s, oeed_ms *ret_ms);
 /* "64KiB", "256MiB", "1GiB", "1000", "10kB", "5MB". Returns 0 or -EINVAL. */
