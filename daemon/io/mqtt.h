@@ -6,8 +6,8 @@
  *
  * paho acknowledges a QoS 1 message once messageArrived returns, so what a crash can lose is
  * what sits in the queue (and is in the recording, when recording is on). When the queue is
- * full the message is counted as dropped and logged (rate-limited) - never blocked on, since
- * blocking the callback stalls keep-alive. */
+ * full, paho's thread waits up to 1 s for room (backpressure: TCP then holds the broker back);
+ * only after that is the message counted as dropped and logged (rxqueue.h). */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
