@@ -45,8 +45,8 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 	machine_tags(em, &l, m);
 	lp_tag(&l, "window", label);
 	for (int f = 0; f < KF__COUNT; f++) {
-		if (!kpi_has(kv, (enum kpi_field)f))
-			continue;
+		if (!kpi_has(kv, (enum kpi_field)f) || !isfinite(kv->v[f]))
+			continue; /* llround(NaN) would be INT64_MIN */
 		if (kpi_field_is_int((enum kpi_field)f))
 			lp_field_int(&l, kpi_field_name((enum kpi_field)f),
 				     (int64_t)llround(kv->v[f]));
@@ -116,6 +116,8 @@ void emit_sink(struct emitter *em, struct engine_sink *ret)
 
 void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struct self_metrics *s)
 {
+	if (em->discard)
+		return;
 	struct lp_line l;
 	lp_begin(&l, em->out, "oeed");
 	lp_tag(&l, "instance", instance);

@@ -325,7 +325,8 @@ size_t ingest_subscriptions(const struct ingest *in, const char **ret_filters, i
 			    size_t max)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < in->n_sources && n < max; i++) {
+	/* every source is looked at, so a later duplicate still raises a kept filter's QoS */
+	for (size_t i = 0; i < in->n_sources; i++) {
 		const char *f = in->sources[i].tmpl.subscription;
 		int qos =
 		    in->sources[i].src->qos >= 0 ? in->sources[i].src->qos : in->cfg->mqtt.qos;
@@ -336,7 +337,7 @@ size_t ingest_subscriptions(const struct ingest *in, const char **ret_filters, i
 				if (qos > ret_qos[j])
 					ret_qos[j] = qos;
 			}
-		if (dup)
+		if (dup || n >= max)
 			continue;
 		ret_filters[n] = f;
 		ret_qos[n] = qos;

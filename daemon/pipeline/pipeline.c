@@ -98,8 +98,9 @@ static void ticks_until(struct pipeline *p, oeed_ms until)
 {
 	if (p->next_tick == OEED_MS_NONE)
 		p->next_tick = (until / p->interval + 1) * p->interval;
-	if (until - p->next_tick > FEED_MAX_CATCHUP_TICKS * p->interval)
-		p->next_tick = (until / p->interval - FEED_MAX_CATCHUP_TICKS) * p->interval;
+	/* more than FEED_MAX_CATCHUP_TICKS due: only the last FEED_MAX_CATCHUP_TICKS of them */
+	if (until - p->next_tick >= FEED_MAX_CATCHUP_TICKS * p->interval)
+		p->next_tick = (until / p->interval - FEED_MAX_CATCHUP_TICKS + 1) * p->interval;
 	while (until >= p->next_tick) {
 		tick(p, p->next_tick);
 		p->next_tick += p->interval;
@@ -215,6 +216,7 @@ int pipeline_carry(struct pipeline *p, const struct pipeline *from, bool *ret_fu
 	p->messages = from->messages;
 	p->rejected = from->rejected;
 	p->last_rx_ns = from->last_rx_ns;
+	p->last_err = from->last_err;
 	p->em.lines = from->em.lines;
 	return n;
 }
