@@ -123,7 +123,7 @@ static void host_count(void *ctx, const char *what)
 	log_limited(&d->rl_notice, d->loop.now, LOG_LVL_INFO, "sparkplug: %s", what);
 }
 
-struct oeed_decoder_host daemon_host(struct daemon *d, const struct oeed_config *cfg)
+static struct oeed_decoder_host daemon_host(struct daemon *d, const struct oeed_config *cfg)
 {
 	struct oeed_decoder_host h = {.ctx = d,
 				      .publish = cfg->mqtt.sparkplug_rebirth ? host_publish : NULL,
@@ -184,12 +184,18 @@ void daemon_outputs_close(struct daemon_outputs *out)
 	memset(out, 0, sizeof(*out));
 }
 
+void daemon_write(struct daemon *d, const char *lines, size_t len)
+{
+	for (size_t i = 0; i < d->out.n; i++)
+		output_write(d->out.o[i], lines, len);
+}
+
 void daemon_flush(struct daemon *d)
 {
 	size_t len;
 	const char *lines = pipeline_take_lines(d->pipe.p, &len);
-	for (size_t i = 0; lines && i < d->out.n; i++)
-		output_write(d->out.o[i], lines, len);
+	if (lines)
+		daemon_write(d, lines, len);
 }
 
 /* ---- MQTT ---- */

@@ -61,7 +61,6 @@ struct daemon {
 };
 
 /* daemon.c: the pieces reload.c rebuilds. */
-struct oeed_decoder_host daemon_host(struct daemon *d, const struct oeed_config *cfg);
 int daemon_pipeline_new(struct daemon *d, struct oeed_config *cfg, struct daemon_pipeline *ret,
 			struct oeed_error *err);
 void daemon_pipeline_free(struct daemon_pipeline *dp);
@@ -76,6 +75,8 @@ int daemon_mqtt_start(struct daemon *d);
 void daemon_mqtt_stop(struct daemon *d);
 /* Sets the client's subscriptions from the pipeline's sources. */
 int daemon_subscribe(struct daemon *d);
+/* Hands lines to every output. */
+void daemon_write(struct daemon *d, const char *lines, size_t len);
 /* Hands the pipeline's pending lines to the outputs. */
 void daemon_flush(struct daemon *d);
 

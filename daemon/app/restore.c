@@ -38,9 +38,7 @@ void daemon_checkpoint(struct daemon *d, oeed_ms now)
 
 static void write_outputs(void *ctx, const char *lines, size_t len)
 {
-	struct daemon *d = ctx;
-	for (size_t i = 0; i < d->out.n; i++)
-		output_write(d->out.o[i], lines, len);
+	daemon_write(ctx, lines, len);
 }
 
 /* The recorded messages received after the checkpoint: acknowledged, maybe never processed. */
