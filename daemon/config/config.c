@@ -767,8 +767,9 @@ static bool source_has(const struct oeed_source *src, enum oeed_signal sig)
 
 static int parse_source(struct loader *ld, const yaml_node_t *m, struct oeed_source *src)
 {
-	static const char *const keys[] = {"topic",  "decoder",	     "signal", "map",
-					   "counts", "cycle_counts", "fields", "qos"};
+	static const char *const keys[] = {"topic",  "decoder", "signal",
+					   "map",    "counts",	"cycle_counts",
+					   "fields", "qos",	"max_lateness"};
 	char msg[OEED_ERR_MAX];
 	char *sig_name = NULL;
 	long long v;
@@ -777,6 +778,7 @@ static int parse_source(struct loader *ld, const yaml_node_t *m, struct oeed_sou
 	int r;
 
 	src->qos = -1;
+	src->max_lateness_ms = -1;
 	src->line = (int)m->start_mark.line + 1;
 	src->column = (int)m->start_mark.column + 1;
 	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0)
@@ -844,6 +846,8 @@ static int parse_source(struct loader *ld, const yaml_node_t *m, struct oeed_sou
 		return r;
 	if (r)
 		src->qos = (int)v;
+	if ((r = key_dur(ld, m, "max_lateness", 0, 7 * MS_D, &src->max_lateness_ms)) < 0)
+		return r;
 
 	/* Let the decoder judge its own settings (paths, metric names) now, not at start-up. */
 	if (dec->abi_version != OEED_DECODER_ABI)
@@ -898,7 +902,7 @@ static int parse_machine(struct loader *ld, const yaml_node_t *m, struct oeed_ma
 			 bool is_default)
 {
 	static const char *const keys[] = {"id", "ideal_cycle_time", "stale_after",
-					   "microstop_below"};
+					   "microstop_below", "max_lateness"};
 	int r;
 	/* the defaults entry has no id */
 	if ((r = check_keys(ld, m, is_default ? keys + 1 : keys,
@@ -915,7 +919,8 @@ static int parse_machine(struct loader *ld, const yaml_node_t *m, struct oeed_ma
 	}
 	if ((r = key_dur(ld, m, "ideal_cycle_time", 0, MS_D, &mc->ideal_cycle_ms)) < 0 ||
 	    (r = key_dur(ld, m, "stale_after", 0, 31 * MS_D, &mc->stale_after_ms)) < 0 ||
-	    (r = key_dur(ld, m, "microstop_below", 0, MS_D, &mc->microstop_below_ms)) < 0)
+	    (r = key_dur(ld, m, "microstop_below", 0, MS_D, &mc->microstop_below_ms)) < 0 ||
+	    (r = key_dur(ld, m, "max_lateness", 0, 7 * MS_D, &mc->max_lateness_ms)) < 0)
 		return r;
 	return 0;
 }
@@ -1598,6 +1603,7 @@ static struct oeed_config *config_new(const char *name)
 	cfg->mqtt.tls.verify = true;
 	cfg->mqtt.queue_len = 65536;
 	cfg->machines.defaults.stale_after_ms = 60 * MS_S;
+	cfg->machines.defaults.max_lateness_ms = 10 * MS_M;
 	cfg->report.interval_ms = 10 * MS_S;
 	cfg->report.window_buckets = 60;
 	return cfg;
@@ -1965,6 +1971,7 @@ static void print_machine(FILE *out, const char *pre, const char *pre2,
 	kv_dur(out, pre, "ideal_cycle_time", mc->ideal_cycle_ms);
 	kv_dur(out, pre2, "stale_after", mc->stale_after_ms);
 	kv_dur(out, pre2, "microstop_below", mc->microstop_below_ms);
+	kv_dur(out, pre2, "max_lateness", mc->max_lateness_ms);
 }
 
 static void print_source(FILE *out, const struct oeed_source *s)
@@ -1978,6 +1985,8 @@ static void print_source(FILE *out, const struct oeed_source *s)
 	kv_bool(out, p, "cycle_counts", s->cycle_counts);
 	if (s->qos >= 0)
 		kv_int(out, p, "qos", s->qos);
+	if (s->max_lateness_ms >= 0)
+		kv_dur(out, p, "max_lateness", s->max_lateness_ms);
 	bool any_field = false;
 	for (size_t i = 0; i < SIG__COUNT; i++)
 		if (s->fields[i]) {

@@ -54,6 +54,7 @@ struct oeed_source {
 	char *fields[SIG__COUNT]; /* decoder path per signal (json "$.a.b[2]", sparkplug metric
 				     name), NULL when unused */
 	int qos;		  /* -1: use mqtt.qos */
+	oeed_ms max_lateness_ms;  /* -1: the machine's max_lateness */
 	int line, column;	  /* where this source starts in the file */
 };
 
@@ -62,6 +63,8 @@ struct oeed_machine_conf {
 	oeed_ms ideal_cycle_ms;	    /* 0: unknown, performance and oee are omitted */
 	oeed_ms stale_after_ms;	    /* 0 disables the silence timeout */
 	oeed_ms microstop_below_ms; /* 0: off */
+	oeed_ms max_lateness_ms;    /* events this far behind the machine's clock land at their
+				       own time (kpi.md "Time"), default 10m */
 	int line, column;
 };
 

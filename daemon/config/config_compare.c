@@ -63,7 +63,7 @@ bool config_outputs_equal(const struct oeed_config *a, const struct oeed_config 
 static bool source_equal(const struct oeed_source *a, const struct oeed_source *b)
 {
 	if (!STR_EQ(topic) || !STR_EQ(decoder) || !EQ(signal) || !EQ(n_map) || !EQ(map_numbers) ||
-	    !EQ(counts) || !EQ(cycle_counts) || !EQ(qos))
+	    !EQ(counts) || !EQ(cycle_counts) || !EQ(qos) || !EQ(max_lateness_ms))
 		return false;
 	for (size_t i = 0; i < a->n_map; i++)
 		if (!str_eq(a->map[i].raw, b->map[i].raw) ||
@@ -78,7 +78,8 @@ static bool source_equal(const struct oeed_source *a, const struct oeed_source *
 
 static bool machine_equal(const struct oeed_machine_conf *a, const struct oeed_machine_conf *b)
 {
-	return STR_EQ(id) && EQ(ideal_cycle_ms) && EQ(stale_after_ms) && EQ(microstop_below_ms);
+	return STR_EQ(id) && EQ(ideal_cycle_ms) && EQ(stale_after_ms) && EQ(microstop_below_ms) &&
+	       EQ(max_lateness_ms);
 }
 
 static bool machines_equal(const struct oeed_machines *a, const struct oeed_machines *b)
