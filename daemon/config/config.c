@@ -134,6 +134,7 @@ static bool kpi_is_unit_ratio(enum oeed_kpi k)
 
 struct loader {
 	const char *name;
+	struct oeed_config *cfg; /* where key positions are recorded */
 	yaml_document_t *doc;
 	struct oeed_error *err;
 	char path[256]; /* key path of the node being read: "sources[1].map.FAULT" */
@@ -451,12 +452,40 @@ static int get_choice(struct loader *ld, const yaml_node_t *n, const char *const
 	return fail(ld, n, "bad value '%.60s' (use %s)", sval(n), list);
 }
 
+/* Records where the key now on the path was written (out of memory: not recorded, and the
+ * checks after loading then name the file only). */
+static void record_pos(struct loader *ld, const yaml_node_t *v)
+{
+	struct oeed_config *cfg = ld->cfg;
+	if (!cfg)
+		return;
+	if (cfg->n_pos == cfg->cap_pos) {
+		size_t cap = cfg->cap_pos ? cfg->cap_pos * 2 : 32;
+		struct oeed_config_pos *p = realloc(cfg->pos, cap * sizeof(*p));
+		if (!p)
+			return;
+		cfg->pos = p;
+		cfg->cap_pos = cap;
+	}
+	char *key = strdup(ld->path);
+	if (!key)
+		return;
+	cfg->pos[cfg->n_pos++] = (struct oeed_config_pos){
+	    .key = key,
+	    .file = cfg->path,
+	    .line = (int)v->start_mark.line + 1,
+	    .column = (int)v->start_mark.column + 1,
+	};
+}
+
 /* Enters `key` of a checked mapping: its value (the path extended) or NULL when absent. */
 static yaml_node_t *enter(struct loader *ld, const yaml_node_t *m, const char *key, size_t *old)
 {
 	yaml_node_t *v = find_key(ld, m, key);
-	if (v)
+	if (v) {
 		*old = path_key(ld, key);
+		record_pos(ld, v);
+	}
 	return v;
 }
 
@@ -1706,6 +1735,7 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 		r = oom(&ld);
 		goto out;
 	}
+	ld.cfg = cfg;
 	r = parse_top(&ld, root, cfg);
 	if (r == 0)
 		r = resolve_host_defaults(&ld, cfg);
@@ -1763,6 +1793,14 @@ out:
 	return r;
 }
 
+const struct oeed_config_pos *config_where(const struct oeed_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->n_pos; i++)
+		if (strcmp(cfg->pos[i].key, key) == 0)
+			return &cfg->pos[i];
+	return NULL;
+}
+
 struct oeed_config *config_ref(struct oeed_config *cfg)
 {
 	cfg->refs++;
@@ -1773,6 +1811,9 @@ void config_free(struct oeed_config *cfg)
 {
 	if (!cfg || --cfg->refs > 0)
 		return;
+	for (size_t i = 0; i < cfg->n_pos; i++)
+		free(cfg->pos[i].key);
+	free(cfg->pos);
 	free(cfg->path);
 	free(cfg->site);
 	free(cfg->instance);

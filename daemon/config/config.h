@@ -194,6 +194,13 @@ struct oeed_record_conf {
 	uint64_t total_max; /* delete the oldest files beyond this, default 1GiB */
 };
 
+/* Where a key was written: "FILE:LINE:COLUMN" of its value. */
+struct oeed_config_pos {
+	char *key;	  /* key path: "mqtt.password_file", "outputs[1].ca_file" */
+	const char *file; /* the config file (owned by the config) */
+	int line, column;
+};
+
 /* Immutable once loaded: every default (also mqtt.client_id and instance, from the hostname)
  * is resolved by the loader, so what --check-config prints is what runs and no consumer
  * applies a default of its own. Shared by counted references (config_ref/config_free): each
@@ -217,6 +224,8 @@ struct oeed_config {
 	struct oeed_output_conf *outputs;
 	size_t n_outputs;
 	struct oeed_record_conf record;
+	struct oeed_config_pos *pos; /* every key given in the file, in file order */
+	size_t n_pos, cap_pos;
 };
 
 /* Loads and validates `path`. On success returns 0 and *ret_config; on failure returns
@@ -230,6 +239,10 @@ int config_load_string(const char *name, const char *yaml, size_t len,
 struct oeed_config *config_ref(struct oeed_config *cfg);
 /* Drops a reference; the last one frees. NULL is fine. */
 void config_free(struct oeed_config *cfg);
+
+/* Where `key` was written, or NULL when the file does not give it (a default applies). Lets
+ * checks made after loading (pre-flight: files, permissions) name file:line:column. */
+const struct oeed_config_pos *config_where(const struct oeed_config *cfg, const char *key);
 
 /* Typed comparisons of the parts a subsystem is built from (config_compare.c), for the
  * reload plan: true when a subsystem built from `a` would be built the same from `b`. */
