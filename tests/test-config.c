@@ -3,6 +3,7 @@
  * sorted shifts, contract directions), config/oeed.yaml, and the print -> load round trip. */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -144,7 +145,8 @@ static void test_bad_file_level(void)
 	    "t.yaml:1:17: max_clock_skew: bad duration '10x' (use 500ms, 10s, 5m, 1h, 7d)");
 	BAD("checkpoint_interval: 10\n",
 	    "t.yaml:1:22: checkpoint_interval: bad duration '10' (use 500ms, 10s, 5m, 1h, 7d)");
-	BAD("record: sometimes\n", "t.yaml:1:9: record: expected a boolean, got 'sometimes'");
+	BAD("record: sometimes\n",
+	    "t.yaml:1:9: record: expected a boolean or a mapping, got 'sometimes'");
 	BAD("record: [1]\n", "t.yaml:1:9: record: expected a boolean or a mapping, got a list");
 	BAD("record:\n  file_max: 12 MiB\n",
 	    "t.yaml:2:13: record.file_max: bad size '12 MiB' (use 64KiB, 256MiB, 1GiB)");
@@ -171,9 +173,9 @@ static void test_bad_mqtt(void)
 	BAD("mqtt:\n  clean_session: \"true\"\n",
 	    "t.yaml:2:18: mqtt.clean_session: expected a boolean, got 'true'");
 	BAD("mqtt:\n  protocol: 6\n",
-	    "t.yaml:2:13: mqtt.protocol: bad protocol '6' (use 4 or 3.1.1, or 5)");
+	    "t.yaml:2:13: mqtt.protocol: bad value '6' (use 4, 3.1.1, 5, 5.0)");
 	BAD("mqtt:\n  url: tcp://h:1883\n  tls: {verify: false}\n",
-	    "t.yaml:3:8: mqtt.tls: tls needs an ssl:// url");
+	    "t.yaml:3:3: mqtt: key 'tls' does not apply to a tcp:// url (use ssl://)");
 	BAD("mqtt:\n  url: ssl://h:8883\n  tls: {verify: false, ca: x}\n",
 	    "t.yaml:3:24: mqtt.tls: unknown key 'ca'");
 	BAD("mqtt:\n  reconnect_min: 1m\n",
@@ -196,7 +198,7 @@ static void test_bad_sources(void)
 	BAD("sources:\n  - topic: a/{machine}\n    decoder: xml\n    signal: state\n",
 	    "t.yaml:3:14: sources[0].decoder: unknown decoder 'xml'");
 	BAD("sources:\n  - topic: a/{machine}\n    decoder: text\n    signal: power\n",
-	    "t.yaml:4:13: sources[0].signal: unknown signal 'power' (use state, total, good, "
+	    "t.yaml:4:13: sources[0].signal: bad value 'power' (use state, total, good, "
 	    "reject, cycle)");
 	BAD("sources:\n  - topic: a/{machine}\n    decoder: json\n    signal: state\n"
 	    "    fields: {total: $.n}\n",
@@ -256,7 +258,8 @@ static void test_bad_machines_report(void)
 	    "t.yaml:3:11: machines.list[0].id: bad machine id 'a/b' (no '/', '+', '#')");
 	BAD("machines:\n  list:\n    - ideal_cycle_time: 1s\n",
 	    "t.yaml:3:7: machines.list[0]: missing key 'id'");
-	BAD("machines:\n  defaults: {id: x}\n", "t.yaml:2:14: machines.defaults: unknown key 'id'");
+	BAD("machines:\n  defaults: {id: x}\n",
+	    "t.yaml:2:14: machines.defaults: key 'id' does not apply to machines.defaults");
 	BAD("machines:\n  max: 1\n  list:\n    - id: a\n    - id: b\n",
 	    "t.yaml:2:8: machines.max: 1 is below the 2 listed machines");
 	BAD("machines:\n  max: 0\n", "t.yaml:2:8: machines.max: 0 out of range (1..1000000)");
@@ -314,7 +317,7 @@ static void test_bad_contracts_outputs(void)
 	    "  - {name: c1, kpi: uptime, period: day, target: 0.9, minimum: 0.8}\n",
 	    "t.yaml:3:12: contracts[1].name: duplicate contract name 'c1'");
 	BAD("contracts:\n  - {name: c, kpi: speed, period: day, target: 1, minimum: 0}\n",
-	    "t.yaml:2:20: contracts[0].kpi: unknown kpi 'speed' (use availability, uptime, "
+	    "t.yaml:2:20: contracts[0].kpi: bad value 'speed' (use availability, uptime, "
 	    "performance, quality, oee, down_run_ratio, mtbf_s, mttr_s, rate_per_h, cycle_avg_s, "
 	    "cycle_p50_s, cycle_p95_s)");
 	BAD("contracts:\n"
@@ -369,7 +372,7 @@ static void test_bad_contracts_outputs(void)
 	BAD("outputs:\n  - type: influxdb\n    url: http://db:8086\n    api: 2\n    org: acme\n",
 	    "t.yaml:2:5: outputs[0]: missing key 'bucket' (needed by api v2)");
 	BAD("outputs:\n  - type: influxdb\n    url: http://db:8086\n    api: v3\n",
-	    "t.yaml:4:10: outputs[0].api: bad api 'v3' (use v1 or v2)");
+	    "t.yaml:4:10: outputs[0].api: bad value 'v3' (use v1, 1, v2, 2)");
 	BAD("outputs:\n  - type: influxdb\n    url: http://db:8086\n    database: d\n"
 	    "    precision: s\n",
 	    "t.yaml:5:16: outputs[0].precision: precision 's' is not supported (points carry ms "
@@ -625,7 +628,7 @@ static void test_full(void)
 		s = &cfg->sources[1];
 		CHECK_STR(s->decoder, "json");
 		CHECK_INT(s->signal, SIG_NONE);
-		CHECK_INT(s->qos, -1);
+		CHECK_INT(s->qos, 2); /* resolved from mqtt.qos */
 		CHECK_INT(s->counts, COUNTS_INCREMENTS);
 		CHECK(s->cycle_counts);
 		CHECK_INT(s->n_map, 0);
@@ -828,6 +831,140 @@ static void test_files(void)
 	config_free(NULL);
 }
 
+static void put(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Loads DIR/oeed.yaml; expect NULL: must load, else the error with DIR replaced by "D". */
+static struct oeed_config *load_dir(const char *dir, const char *expect, int line)
+{
+	char path[512], msg[OEED_ERR_MAX + 64];
+	struct oeed_config *cfg = NULL;
+	struct oeed_error err;
+	int failed = test_failed_checks;
+	snprintf(path, sizeof(path), "%s/oeed.yaml", dir);
+	int r = config_load(path, &cfg, &err);
+	if (!expect) {
+		CHECK_INT(r, 0);
+		if (r < 0)
+			fprintf(stderr, "  %s\n", err.msg);
+	} else {
+		CHECK_INT(r, -EINVAL);
+		/* the temporary directory stands as "D" */
+		size_t dl = strlen(dir), o = 0;
+		for (const char *p = err.msg; *p && o + 2 < sizeof(msg);) {
+			if (strncmp(p, dir, dl) == 0) {
+				msg[o++] = 'D';
+				p += dl;
+			} else {
+				msg[o++] = *p++;
+			}
+		}
+		msg[o] = '\0';
+		CHECK_STR(msg, expect);
+	}
+	if (test_failed_checks != failed)
+		fprintf(stderr, "  (the conf.d case at line %d)\n", line);
+	return cfg;
+}
+
+/* conf.d: sources, machines.list, contracts and outputs append in name order; everything
+ * else set twice names both places; errors name the included file. */
+static void test_conf_d(void)
+{
+	char dir[] = "/tmp/oeed-test-confd-XXXXXX";
+	char sub[600];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(sub, sizeof(sub), "%s/conf.d", dir);
+	CHECK(mkdir(sub, 0700) == 0);
+	put(dir, "oeed.yaml",
+	    "include: conf.d/*.yaml\n"
+	    "sources:\n  - {topic: \"a/{machine}/s\", decoder: text, signal: state}\n"
+	    "machines:\n  list: [{id: m1}]\n  defaults: {stale_after: 5m}\n");
+	put(sub, "20-line2.yaml",
+	    "sources:\n  - {topic: \"c/{machine}/s\", decoder: text, signal: state}\n"
+	    "contracts:\n  - {name: c2, kpi: availability, period: day, target: 0.9, "
+	    "minimum: 0.8}\n");
+	put(sub, "10-line1.yaml",
+	    "sources:\n  - {topic: \"b/{machine}/s\", decoder: text, signal: state}\n"
+	    "machines:\n  list: [{id: m2, ideal_cycle_time: 2s}]\n"
+	    "outputs:\n  - {type: file, path: x.lp}\n");
+	put(sub, "README", "not yaml: [\n"); /* not *.yaml: not read */
+	struct oeed_config *cfg = load_dir(dir, NULL, __LINE__);
+	if (cfg) {
+		CHECK_INT(cfg->n_sources, 3);
+		if (cfg->n_sources == 3) {
+			CHECK_STR(cfg->sources[0].topic, "a/{machine}/s");
+			CHECK_STR(cfg->sources[1].topic, "b/{machine}/s"); /* 10- before 20- */
+			CHECK_STR(cfg->sources[2].topic, "c/{machine}/s");
+		}
+		CHECK_INT(cfg->machines.n_list, 2);
+		if (cfg->machines.n_list == 2) {
+			CHECK_STR(cfg->machines.list[1].id, "m2");
+			/* defaults apply to listed machines of every file */
+			CHECK_INT(cfg->machines.list[1].stale_after_ms, 5 * 60000);
+			CHECK_INT(cfg->machines.list[1].ideal_cycle_ms, 2000);
+		}
+		CHECK_INT(cfg->machines.max, 102);
+		CHECK_INT(cfg->n_contracts, 1);
+		CHECK_INT(cfg->n_outputs, 1);
+		CHECK_INT(cfg->n_files, 3);
+		const struct oeed_config_pos *pos = config_where(cfg, "contracts[0].target");
+		CHECK(pos != NULL);
+		if (pos) {
+			CHECK(strstr(pos->file, "conf.d/20-line2.yaml") != NULL);
+			CHECK_INT(pos->line, 4);
+		}
+		pos = config_where(cfg, "sources[1].topic");
+		CHECK(pos && strstr(pos->file, "conf.d/10-line1.yaml") && pos->line == 2);
+		char *text = print_to_string(cfg);
+		CHECK(text && strstr(text, "# included: ") && strstr(text, "10-line1.yaml"));
+		free(text);
+		config_free(cfg);
+	}
+
+	/* a key other than the lists, set in two files */
+	put(sub, "30-report.yaml", "report:\n  interval: 1s\n");
+	put(dir, "oeed.yaml", "include: conf.d/*.yaml\nreport: {interval: 5s}\n");
+	load_dir(dir, "D/conf.d/30-report.yaml:2:3: report: set twice: here and at D/oeed.yaml:2:9",
+		 __LINE__);
+	put(dir, "oeed.yaml", "include: conf.d/*.yaml\nmachines: {max: 10}\n");
+	put(sub, "30-report.yaml", "machines: {max: 20}\n");
+	load_dir(dir,
+		 "D/conf.d/30-report.yaml:1:17: machines.max: set twice: here and at "
+		 "D/oeed.yaml:2:17",
+		 __LINE__);
+	/* an error in an included file names that file */
+	put(sub, "30-report.yaml", "outputs:\n  - {type: file}\n");
+	load_dir(dir, "D/conf.d/30-report.yaml:2:5: outputs[1]: missing key 'path'", __LINE__);
+	put(sub, "30-report.yaml", "include: more/*.yaml\n");
+	load_dir(dir,
+		 "D/conf.d/30-report.yaml:1:10: include: only the main file may include others "
+		 "(D/conf.d/30-report.yaml does)",
+		 __LINE__);
+	BAD("include: conf.d/*.yaml\n",
+	    "t.yaml:1:10: include: include needs a config file (its directory)");
+
+	/* an include that matches nothing is an empty conf.d */
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -f %s/*.yaml", sub);
+	CHECK(system(cmd) == 0);
+	put(dir, "oeed.yaml", "include: conf.d/*.yaml\n");
+	cfg = load_dir(dir, NULL, __LINE__);
+	CHECK(cfg && cfg->n_files == 1);
+	config_free(cfg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
 	test_enums();
@@ -839,5 +976,6 @@ int main(void)
 	test_defaults();
 	test_full();
 	test_files();
+	test_conf_d();
 	TEST_END();
 }

@@ -560,8 +560,9 @@ static void test_berlin_periods(void)
 	c->report.periods[PERIOD_MONTH] = true;
 	c->report.periods[PERIOD_SHIFT] = true;
 	c->report.timezone = "Europe/Berlin";
-	struct oeed_shift shifts[3] = {{"early", 6 * 60}, {"late", 14 * 60}, {"night", 22 * 60}};
-	memcpy(c->report.shifts, shifts, sizeof(shifts));
+	static struct oeed_shift shifts[3] = {
+	    {"early", 6 * 60}, {"late", 14 * 60}, {"night", 22 * 60}};
+	c->report.shifts = shifts;
 	c->report.n_shifts = 3;
 	fixture_start(f);
 	int m = engine_machine(f->e, "m", 1, NULL, 0);

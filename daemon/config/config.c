@@ -1,13 +1,17 @@
-/* config.c - the config loader: reads oeed.yaml with libyaml's document API, checks every key
- * and value, fills in the defaults and reports the first problem as
- * "FILE:LINE:COLUMN: key.path: message". Also prints the effective config back as YAML and
- * owns the name tables of the config enums (categories, signals, periods, KPIs). */
+/* config.c - the config schema: one table of rows per section of oeed.yaml (key, type, field,
+ * default, bounds, variants, reload scope, doc), the few checks that span keys, and loading
+ * (the main file plus `include:`d conf.d files). schema.c does the reading, printing,
+ * comparing and documenting by these rows. Also owns the name tables of the config enums
+ * (categories, signals, periods, KPIs). */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +21,7 @@
 
 #include "log.h"
 #include "plugin.h"
+#include "schema.h"
 #include "topic.h"
 
 #define MS_S 1000LL
@@ -43,11 +48,6 @@ static const char *const period_names[PERIOD__COUNT] = {"shift", "day", "week", 
 static const char *const kpi_names[KPI__COUNT] = {
     "availability", "uptime", "performance", "quality",	    "oee",	   "down_run_ratio",
     "mtbf_s",	    "mttr_s", "rate_per_h",  "cycle_avg_s", "cycle_p50_s", "cycle_p95_s"};
-static const char *const counts_names[] = {"cumulative", "increments"};
-static const char *const direction_names[] = {"lower", "higher"}; /* index = higher_is_better */
-static const char *const unknown_names[] = {"exclude", "down"};
-static const char *const output_type_names[] = {"influxdb", "file"};
-static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 
 const char *category_name(enum oeed_category c)
 {
@@ -130,465 +130,7 @@ static bool kpi_is_unit_ratio(enum oeed_kpi k)
 	return k == KPI_AVAILABILITY || k == KPI_UPTIME || k == KPI_QUALITY || k == KPI_OEE;
 }
 
-/* ---- loader context and error reporting ---- */
-
-struct loader {
-	const char *name;
-	struct oeed_config *cfg; /* where key positions are recorded */
-	yaml_document_t *doc;
-	struct oeed_error *err;
-	char path[256]; /* key path of the node being read: "sources[1].map.FAULT" */
-	size_t plen;
-	size_t n_shifts; /* report.shifts, known before contracts are read */
-};
-
-static yaml_node_t *node_at(const struct loader *ld, int index)
-{
-	return yaml_document_get_node(ld->doc, index);
-}
-
-static const char *sval(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-static size_t path_set(struct loader *ld, size_t old, int n)
-{
-	if (n < 0 || old + (size_t)n >= sizeof(ld->path))
-		ld->plen = sizeof(ld->path) - 1; /* truncated: still names the place */
-	else
-		ld->plen = old + (size_t)n;
-	return old;
-}
-
-static size_t path_key(struct loader *ld, const char *key)
-{
-	size_t old = ld->plen;
-	int n = snprintf(ld->path + old, sizeof(ld->path) - old, "%s%s", old ? "." : "", key);
-	return path_set(ld, old, n);
-}
-
-static size_t path_index(struct loader *ld, size_t i)
-{
-	size_t old = ld->plen;
-	int n = snprintf(ld->path + old, sizeof(ld->path) - old, "[%zu]", i);
-	return path_set(ld, old, n);
-}
-
-static void path_pop(struct loader *ld, size_t old)
-{
-	ld->plen = old;
-	ld->path[old] = '\0';
-}
-
-static int vfail(struct loader *ld, const yaml_node_t *n, const char *fmt, va_list ap)
-{
-	char *msg = ld->err->msg;
-	size_t size = sizeof(ld->err->msg);
-	size_t line = n ? n->start_mark.line + 1 : 1;
-	size_t col = n ? n->start_mark.column + 1 : 1;
-	int off;
-
-	if (ld->plen)
-		off = snprintf(msg, size, "%s:%zu:%zu: %s: ", ld->name, line, col, ld->path);
-	else
-		off = snprintf(msg, size, "%s:%zu:%zu: ", ld->name, line, col);
-	if (off >= 0 && (size_t)off < size)
-		vsnprintf(msg + off, size - (size_t)off, fmt, ap);
-	return -EINVAL;
-}
-
-__attribute__((format(printf, 3, 4))) static int fail(struct loader *ld, const yaml_node_t *n,
-						      const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vfail(ld, n, fmt, ap);
-	va_end(ap);
-	return r;
-}
-
-static int oom(struct loader *ld)
-{
-	snprintf(ld->err->msg, sizeof(ld->err->msg), "%s: out of memory", ld->name);
-	return -ENOMEM;
-}
-
-/* How a node looks, for "expected X, got Y". */
-static const char *describe(const yaml_node_t *n, char *buf, size_t len)
-{
-	switch (n->type) {
-	case YAML_MAPPING_NODE:
-		return "a mapping";
-	case YAML_SEQUENCE_NODE:
-		return "a list";
-	case YAML_SCALAR_NODE:
-		snprintf(buf, len, "'%.60s'", sval(n));
-		return buf;
-	default:
-		return "nothing";
-	}
-}
-
-static int fail_type(struct loader *ld, const yaml_node_t *n, const char *want)
-{
-	char buf[80];
-	return fail(ld, n, "expected %s, got %s", want, describe(n, buf, sizeof(buf)));
-}
-
-/* YAML's null: an empty value, "~" or "null". A key with a null value counts as not given. */
-static bool is_null(const yaml_node_t *n)
-{
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	const char *s = sval(n);
-	return !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
-	       strcmp(s, "NULL") == 0;
-}
-
-static bool is_plain(const yaml_node_t *n)
-{
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-static bool in_list(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return true;
-	return false;
-}
-
-static void join_names(const char *const *names, size_t n, char *buf, size_t len)
-{
-	size_t off = 0;
-	buf[0] = '\0';
-	for (size_t i = 0; i < n && off < len; i++) {
-		int w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", names[i]);
-		if (w < 0)
-			break;
-		off += (size_t)w;
-	}
-}
-
-/* Checks that `m` is a mapping whose keys are strings, unique and (when `keys` is given)
- * known. Reports the first problem in document order at the offending key. */
-static int check_keys(struct loader *ld, const yaml_node_t *m, const char *const *keys,
-		      size_t n_keys)
-{
-	if (m->type != YAML_MAPPING_NODE)
-		return fail_type(ld, m, "a mapping");
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(ld, p->key);
-		if (k->type != YAML_SCALAR_NODE)
-			return fail_type(ld, k, "a string key");
-		if (strlen(sval(k)) != k->data.scalar.length)
-			return fail(ld, k, "key contains a NUL byte");
-		if (keys && !in_list(keys, n_keys, sval(k)))
-			return fail(ld, k, "unknown key '%s'", sval(k));
-		for (yaml_node_pair_t *q = m->data.mapping.pairs.start; q < p; q++) {
-			yaml_node_t *kq = node_at(ld, q->key);
-			if (kq->data.scalar.length == k->data.scalar.length &&
-			    strcmp(sval(kq), sval(k)) == 0)
-				return fail(ld, k, "duplicate key '%s'", sval(k));
-		}
-	}
-	return 0;
-}
-
-/* The value of `key` in a checked mapping, NULL when absent or null. */
-static yaml_node_t *find_key(const struct loader *ld, const yaml_node_t *m, const char *key)
-{
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(ld, p->key);
-		if (k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0) {
-			yaml_node_t *v = node_at(ld, p->value);
-			return is_null(v) ? NULL : v;
-		}
-	}
-	return NULL;
-}
-
-/* Fails at the value of `key` (or at the mapping when the key is absent), naming the key. */
-__attribute__((format(printf, 4, 5))) static int fail_key(struct loader *ld, const yaml_node_t *m,
-							  const char *key, const char *fmt, ...)
-{
-	yaml_node_t *v = find_key(ld, m, key);
-	size_t old = path_key(ld, key);
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vfail(ld, v ? v : m, fmt, ap);
-	va_end(ap);
-	path_pop(ld, old);
-	return r;
-}
-
-static int missing(struct loader *ld, const yaml_node_t *m, const char *key)
-{
-	return fail(ld, m, "missing key '%s'", key);
-}
-
-/* ---- scalar readers: each checks the node and reports at it ---- */
-
-static int get_str(struct loader *ld, const yaml_node_t *n, char **dst)
-{
-	if (n->type != YAML_SCALAR_NODE)
-		return fail_type(ld, n, "a string");
-	if (strlen(sval(n)) != n->data.scalar.length)
-		return fail(ld, n, "contains a NUL byte");
-	if (!*sval(n))
-		return fail(ld, n, "must not be empty");
-	char *s = strdup(sval(n));
-	if (!s)
-		return oom(ld);
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-static int get_bool(struct loader *ld, const yaml_node_t *n, bool *dst)
-{
-	if (is_plain(n)) {
-		const char *s = sval(n);
-		if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
-			*dst = true;
-			return 0;
-		}
-		if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
-			*dst = false;
-			return 0;
-		}
-	}
-	return fail_type(ld, n, "a boolean");
-}
-
-static int get_num(struct loader *ld, const yaml_node_t *n, double *dst)
-{
-	if (is_plain(n)) {
-		const char *s = sval(n);
-		/* decimal only: no hex floats, inf or nan */
-		bool ok = *s && strspn(s, "0123456789+-.eE") == strlen(s);
-		char *end;
-		errno = 0;
-		double v = ok ? strtod(s, &end) : 0;
-		if (ok && !errno && *end == '\0' && isfinite(v)) {
-			*dst = v;
-			return 0;
-		}
-	}
-	return fail_type(ld, n, "a number");
-}
-
-static int get_int(struct loader *ld, const yaml_node_t *n, long long min, long long max,
-		   long long *dst)
-{
-	if (is_plain(n)) {
-		const char *s = sval(n);
-		bool ok = *s && strspn(s, "0123456789+-") == strlen(s);
-		char *end;
-		errno = 0;
-		long long v = ok ? strtoll(s, &end, 10) : 0;
-		if (ok && !errno && *end == '\0') {
-			if (v < min || v > max)
-				return fail(ld, n, "%lld out of range (%lld..%lld)", v, min, max);
-			*dst = v;
-			return 0;
-		}
-	}
-	return fail_type(ld, n, "an integer");
-}
-
-static int get_dur(struct loader *ld, const yaml_node_t *n, oeed_ms min, oeed_ms max, oeed_ms *dst)
-{
-	oeed_ms v;
-	char a[32], b[32], c[32];
-	if (n->type != YAML_SCALAR_NODE)
-		return fail_type(ld, n, "a duration");
-	if (parse_duration_ms(sval(n), &v) < 0)
-		return fail(ld, n, "bad duration '%.60s' (use 500ms, 10s, 5m, 1h, 7d)", sval(n));
-	if (v < min || v > max) {
-		format_duration(v, a, sizeof(a));
-		format_duration(min, b, sizeof(b));
-		format_duration(max, c, sizeof(c));
-		return fail(ld, n, "%s out of range (%s..%s)", a, b, c);
-	}
-	*dst = v;
-	return 0;
-}
-
-static int get_size(struct loader *ld, const yaml_node_t *n, uint64_t min, uint64_t max,
-		    uint64_t *dst)
-{
-	uint64_t v;
-	char a[32], b[32], c[32];
-	if (n->type != YAML_SCALAR_NODE)
-		return fail_type(ld, n, "a size");
-	if (parse_size_bytes(sval(n), &v) < 0)
-		return fail(ld, n, "bad size '%.60s' (use 64KiB, 256MiB, 1GiB)", sval(n));
-	if (v < min || v > max) {
-		format_size(v, a, sizeof(a));
-		format_size(min, b, sizeof(b));
-		format_size(max, c, sizeof(c));
-		return fail(ld, n, "%s out of range (%s..%s)", a, b, c);
-	}
-	*dst = v;
-	return 0;
-}
-
-static int get_choice(struct loader *ld, const yaml_node_t *n, const char *const *names,
-		      size_t n_names, int *dst)
-{
-	char list[160];
-	if (n->type != YAML_SCALAR_NODE)
-		return fail_type(ld, n, "a string");
-	for (size_t i = 0; i < n_names; i++)
-		if (strcmp(sval(n), names[i]) == 0) {
-			*dst = (int)i;
-			return 0;
-		}
-	join_names(names, n_names, list, sizeof(list));
-	return fail(ld, n, "bad value '%.60s' (use %s)", sval(n), list);
-}
-
-/* Records where the key now on the path was written (out of memory: not recorded, and the
- * checks after loading then name the file only). */
-static void record_pos(struct loader *ld, const yaml_node_t *v)
-{
-	struct oeed_config *cfg = ld->cfg;
-	if (!cfg)
-		return;
-	if (cfg->n_pos == cfg->cap_pos) {
-		size_t cap = cfg->cap_pos ? cfg->cap_pos * 2 : 32;
-		struct oeed_config_pos *p = realloc(cfg->pos, cap * sizeof(*p));
-		if (!p)
-			return;
-		cfg->pos = p;
-		cfg->cap_pos = cap;
-	}
-	char *key = strdup(ld->path);
-	if (!key)
-		return;
-	cfg->pos[cfg->n_pos++] = (struct oeed_config_pos){
-	    .key = key,
-	    .file = cfg->path,
-	    .line = (int)v->start_mark.line + 1,
-	    .column = (int)v->start_mark.column + 1,
-	};
-}
-
-/* Enters `key` of a checked mapping: its value (the path extended) or NULL when absent. */
-static yaml_node_t *enter(struct loader *ld, const yaml_node_t *m, const char *key, size_t *old)
-{
-	yaml_node_t *v = find_key(ld, m, key);
-	if (v) {
-		*old = path_key(ld, key);
-		record_pos(ld, v);
-	}
-	return v;
-}
-
-static int leave(struct loader *ld, size_t old, int r)
-{
-	path_pop(ld, old);
-	return r < 0 ? r : 1;
-}
-
-/* key_*: read an optional key of a checked mapping. 1: read, 0: absent, <0: error. */
-static int key_str(struct loader *ld, const yaml_node_t *m, const char *key, char **dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_str(ld, v, dst)) : 0;
-}
-
-static int key_bool(struct loader *ld, const yaml_node_t *m, const char *key, bool *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_bool(ld, v, dst)) : 0;
-}
-
-static int key_num(struct loader *ld, const yaml_node_t *m, const char *key, double *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_num(ld, v, dst)) : 0;
-}
-
-static int key_int(struct loader *ld, const yaml_node_t *m, const char *key, long long min,
-		   long long max, long long *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_int(ld, v, min, max, dst)) : 0;
-}
-
-static int key_dur(struct loader *ld, const yaml_node_t *m, const char *key, oeed_ms min,
-		   oeed_ms max, oeed_ms *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_dur(ld, v, min, max, dst)) : 0;
-}
-
-static int key_size(struct loader *ld, const yaml_node_t *m, const char *key, uint64_t min,
-		    uint64_t max, uint64_t *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_size(ld, v, min, max, dst)) : 0;
-}
-
-static int key_choice(struct loader *ld, const yaml_node_t *m, const char *key,
-		      const char *const *names, size_t n_names, int *dst)
-{
-	size_t old;
-	yaml_node_t *v = enter(ld, m, key, &old);
-	return v ? leave(ld, old, get_choice(ld, v, names, n_names, dst)) : 0;
-}
-
-static int expect_list(struct loader *ld, const yaml_node_t *n)
-{
-	return n->type == YAML_SEQUENCE_NODE ? 0 : fail_type(ld, n, "a list");
-}
-
-static size_t list_len(const yaml_node_t *n)
-{
-	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
-}
-
-static yaml_node_t *list_item(const struct loader *ld, const yaml_node_t *n, size_t i)
-{
-	return node_at(ld, n->data.sequence.items.start[i]);
-}
-
-/* ---- sections ---- */
-
-static int parse_record(struct loader *ld, const yaml_node_t *v, struct oeed_record_conf *rec)
-{
-	static const char *const keys[] = {"enabled", "file_max", "total_max"};
-	int r;
-	if (v->type == YAML_SCALAR_NODE)
-		return get_bool(ld, v, &rec->enabled);
-	if (v->type != YAML_MAPPING_NODE)
-		return fail_type(ld, v, "a boolean or a mapping");
-	if ((r = check_keys(ld, v, keys, OEED_ARRAY_SIZE(keys))) < 0)
-		return r;
-	rec->enabled = true; /* writing a record section means recording unless it says not */
-	if ((r = key_bool(ld, v, "enabled", &rec->enabled)) < 0 ||
-	    (r = key_size(ld, v, "file_max", 64 * KIB, TIB, &rec->file_max)) < 0 ||
-	    (r = key_size(ld, v, "total_max", 64 * KIB, 64 * TIB, &rec->total_max)) < 0)
-		return r;
-	if (rec->total_max < rec->file_max) {
-		char a[32], b[32];
-		format_size(rec->total_max, a, sizeof(a));
-		format_size(rec->file_max, b, sizeof(b));
-		return fail_key(ld, v, "total_max", "%s is below file_max %s", a, b);
-	}
-	return 0;
-}
+/* ---- value checks shared by several keys ---- */
 
 /* "tcp://host:port": scheme from `schemes`, a non-empty host, an optional port 1..65535. */
 static bool url_ok(const char *url, const char *const *schemes, size_t n_schemes)
@@ -623,101 +165,359 @@ static bool url_ok(const char *url, const char *const *schemes, size_t n_schemes
 	return true;
 }
 
-static int parse_tls(struct loader *ld, const yaml_node_t *m, struct oeed_tls_conf *tls)
+static bool zone_ok(const char *name)
 {
-	static const char *const keys[] = {"ca_file", "cert_file", "key_file", "verify"};
+	char path[512];
+	struct stat st;
+	if (name[0] == '/' || strstr(name, "..") ||
+	    (size_t)snprintf(path, sizeof(path), ZONEINFO_DIR "%s", name) >= sizeof(path))
+		return false;
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Machine ids come from one topic level (or a Sparkplug device name): no '/', no wildcards. */
+static bool machine_id_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p == '/' || *p == '+' || *p == '#' || *p < 0x20 || *p == 0x7f)
+			return false;
+	return true;
+}
+
+/* Output names name spool directories: keep them to safe file name characters. */
+static bool output_name_ok(const char *s)
+{
+	if (s[0] == '.' || strlen(s) > 64)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static void put_str_list(FILE *out, const char *pre, const char *key, char *const *items, size_t n)
+{
+	fprintf(out, "%s%s: [", pre, key);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			fputs(", ", out);
+		schema_put_str(out, items[i], true);
+	}
+	fputs("]\n", out);
+}
+
+/* A string or a list of strings into dst[max], *count. */
+static int read_string_list(struct loader *ld, const yaml_node_t *n, char **dst, size_t max,
+			    size_t *count, const char *what)
+{
 	int r;
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0 ||
-	    (r = key_str(ld, m, "ca_file", &tls->ca_file)) < 0 ||
-	    (r = key_str(ld, m, "cert_file", &tls->cert_file)) < 0 ||
-	    (r = key_str(ld, m, "key_file", &tls->key_file)) < 0 ||
-	    (r = key_bool(ld, m, "verify", &tls->verify)) < 0)
+	for (size_t i = 0; i < *count; i++) {
+		free(dst[i]);
+		dst[i] = NULL;
+	}
+	*count = 0;
+	if (n->type == YAML_SCALAR_NODE) {
+		if (max < 1)
+			return fail(ld, n, "more than %zu %s", max, what);
+		*count = 1;
+		return get_str(ld, n, &dst[0]);
+	}
+	if ((r = expect_list(ld, n)) < 0)
 		return r;
+	if (list_len(n) > max)
+		return fail(ld, n, "more than %zu %s", max, what);
+	for (size_t i = 0; i < list_len(n); i++) {
+		size_t old = path_index(ld, i);
+		(*count)++;
+		r = get_str(ld, list_item(ld, n, i), &dst[i]);
+		path_pop(ld, old);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 
-static int parse_mqtt(struct loader *ld, const yaml_node_t *m, struct oeed_mqtt_conf *mq)
-{
-	static const char *const keys[] = {
-	    "url",	     "client_id", "username",	    "password_file", "qos",
-	    "clean_session", "protocol",  "session_expiry", "keepalive",     "reconnect_min",
-	    "reconnect_max", "tls",	  "status_topic",   "queue_len",     "sparkplug_rebirth"};
-	static const char *const schemes[] = {"tcp://", "ssl://"};
-	long long v;
-	int r;
-	yaml_node_t *n;
+/* ---- top level: include (conf.d), read by config_load before the schema ---- */
 
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0 ||
-	    (r = key_str(ld, m, "url", &mq->url)) < 0)
-		return r;
+static int include_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+			void *field, void *obj)
+{
+	(void)k;
+	(void)field;
+	(void)obj;
+	if (n->type != YAML_SCALAR_NODE)
+		return fail_type(ld, n, "a file pattern like conf.d/*.yaml");
+	return 0;
+}
+
+static bool include_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			  const char *pre, const char *indent)
+{
+	(void)out, (void)k, (void)field, (void)obj, (void)pre, (void)indent;
+	return false;
+}
+
+static bool always_equal(const void *a, const void *b)
+{
+	(void)a, (void)b;
+	return true;
+}
+
+static const struct schema_custom include_custom = {include_read, include_print, always_equal,
+						    NULL};
+
+/* ---- record ---- */
+
+static int record_scalar(struct loader *ld, const yaml_node_t *n, void *obj)
+{
+	struct oeed_record_conf *rec = obj;
+	bool on;
+	if (n->type != YAML_SCALAR_NODE)
+		return fail_type(ld, n, "a boolean or a mapping");
+	if (strcmp(sval(n), "true") && strcmp(sval(n), "false") && strcmp(sval(n), "True") &&
+	    strcmp(sval(n), "False") && strcmp(sval(n), "TRUE") && strcmp(sval(n), "FALSE"))
+		return fail_type(ld, n, "a boolean or a mapping");
+	on = strcasecmp(sval(n), "true") == 0;
+	rec->enabled = on;
+	return 0;
+}
+
+static int record_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	struct oeed_record_conf *rec = obj;
+	(void)parent;
+	/* writing a record mapping means recording unless it says not */
+	if (m && !find_key(ld, m, "enabled"))
+		rec->enabled = true;
+	if (rec->total_max < rec->file_max) {
+		char a[32], b[32];
+		format_size(rec->total_max, a, sizeof(a));
+		format_size(rec->file_max, b, sizeof(b));
+		return fail_key(ld, m, "total_max", "%s is below file_max %s", a, b);
+	}
+	return 0;
+}
+
+static const struct schema_key record_keys[] = {
+    {.key = "enabled",
+     .type = ST_BOOL,
+     .off = offsetof(struct oeed_record_conf, enabled),
+     .def = "false",
+     .doc_def = NULL,
+     .doc = "`true` when the mapping is given without it"},
+    {.key = "file_max",
+     .type = ST_SIZE,
+     .off = offsetof(struct oeed_record_conf, file_max),
+     .def = "64MiB",
+     .min = 64 * KIB,
+     .max = TIB,
+     .doc = "start a new file at this size"},
+    {.key = "total_max",
+     .type = ST_SIZE,
+     .off = offsetof(struct oeed_record_conf, total_max),
+     .def = "1GiB",
+     .min = 64 * KIB,
+     .max = 64 * TIB,
+     .doc = "delete the oldest files beyond this; at least `file_max`"},
+};
+
+static const struct schema_section record_section = {
+    .name = "record",
+    .keys = record_keys,
+    .n_keys = OEED_ARRAY_SIZE(record_keys),
+    .scalar = record_scalar,
+    .check = record_check,
+};
+
+/* ---- mqtt ---- */
+
+enum { MQTT_TCP = 1, MQTT_SSL = 2 };
+static const char *const mqtt_variant_names[] = {"tcp://", "ssl://"};
+
+static unsigned mqtt_variant(const void *obj)
+{
+	const struct oeed_mqtt_conf *mq = obj;
+	return mq->url && strncmp(mq->url, "ssl://", 6) == 0 ? MQTT_SSL : MQTT_TCP;
+}
+
+static const char *mqtt_variant_label(const void *obj, unsigned key_variants)
+{
+	(void)obj;
+	(void)key_variants;
+	return "a tcp:// url (use ssl://)";
+}
+
+static int mqtt_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	static const char *const schemes[] = {"tcp://", "ssl://"};
+	struct oeed_mqtt_conf *mq = obj;
+	(void)parent;
 	if (!url_ok(mq->url, schemes, OEED_ARRAY_SIZE(schemes)))
 		return fail_key(ld, m, "url",
 				"bad url '%.100s' (use tcp://HOST:PORT or ssl://HOST:PORT)",
 				mq->url);
-	mq->has_tls = strncmp(mq->url, "ssl://", 6) == 0;
-	if ((r = key_str(ld, m, "client_id", &mq->client_id)) < 0 ||
-	    (r = key_str(ld, m, "username", &mq->username)) < 0 ||
-	    (r = key_str(ld, m, "password_file", &mq->password_file)) < 0)
-		return r;
-	if ((r = key_int(ld, m, "qos", 0, 2, &v)) < 0)
-		return r;
-	if (r)
-		mq->qos = (int)v;
-	if ((r = key_bool(ld, m, "clean_session", &mq->clean_session)) < 0)
-		return r;
-	if ((n = find_key(ld, m, "protocol"))) {
-		const char *s = n->type == YAML_SCALAR_NODE ? sval(n) : "";
-		if (!strcmp(s, "4") || !strcmp(s, "3.1.1"))
-			mq->protocol = 4;
-		else if (!strcmp(s, "5") || !strcmp(s, "5.0"))
-			mq->protocol = 5;
-		else if (n->type != YAML_SCALAR_NODE)
-			return fail_key(ld, m, "protocol", "expected 4, 3.1.1 or 5, got %s",
-					n->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
-		else
-			return fail_key(ld, m, "protocol",
-					"bad protocol '%.20s' (use 4 or 3.1.1, or 5)", s);
-	}
-	/* MQTT carries keepalive in 16 bits and the session expiry in 32 bits of seconds */
-	if ((r = key_dur(ld, m, "session_expiry", 0, 4294967295LL * MS_S, &mq->session_expiry_ms)) <
-		0 ||
-	    (r = key_dur(ld, m, "keepalive", 0, 65535 * MS_S, &mq->keepalive_ms)) < 0 ||
-	    (r = key_dur(ld, m, "reconnect_min", 10, MS_H, &mq->reconnect_min_ms)) < 0 ||
-	    (r = key_dur(ld, m, "reconnect_max", 10, MS_H, &mq->reconnect_max_ms)) < 0)
-		return r;
+	mq->has_tls = mqtt_variant(mq) == MQTT_SSL;
 	if (mq->reconnect_min_ms > mq->reconnect_max_ms) {
 		char a[32], b[32];
 		format_duration(mq->reconnect_min_ms, a, sizeof(a));
 		format_duration(mq->reconnect_max_ms, b, sizeof(b));
 		return fail_key(ld, m, "reconnect_min", "%s is above reconnect_max %s", a, b);
 	}
-	if ((n = find_key(ld, m, "tls"))) {
-		size_t old = path_key(ld, "tls");
-		r = mq->has_tls ? parse_tls(ld, n, &mq->tls)
-				: fail(ld, n, "tls needs an ssl:// url");
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if ((r = key_str(ld, m, "status_topic", &mq->status_topic)) < 0)
-		return r;
 	if (mq->status_topic && strpbrk(mq->status_topic, "+#"))
 		return fail_key(ld, m, "status_topic",
 				"a topic to publish to cannot hold '+' or '#'");
-	if ((r = key_int(ld, m, "queue_len", 1, 16777216, &v)) < 0)
-		return r;
-	if (r)
-		mq->queue_len = (size_t)v;
-	if ((r = key_bool(ld, m, "sparkplug_rebirth", &mq->sparkplug_rebirth)) < 0)
-		return r;
 	return 0;
 }
 
-static int parse_map(struct loader *ld, const yaml_node_t *m, struct oeed_source *src)
+static const struct schema_key tls_keys[] = {
+    {.key = "ca_file",
+     .type = ST_PATH,
+     .off = offsetof(struct oeed_tls_conf, ca_file),
+     .doc_def = "the system's CAs",
+     .doc = "CA certificates (PEM) the broker's certificate is checked against"},
+    {.key = "cert_file",
+     .type = ST_PATH,
+     .off = offsetof(struct oeed_tls_conf, cert_file),
+     .doc = "client certificate (PEM)"},
+    {.key = "key_file",
+     .type = ST_PATH,
+     .off = offsetof(struct oeed_tls_conf, key_file),
+     .doc = "the client certificate's private key (PEM)"},
+    {.key = "verify",
+     .type = ST_BOOL,
+     .off = offsetof(struct oeed_tls_conf, verify),
+     .def = "true",
+     .doc = "check the broker's certificate and host name"},
+};
+
+static const struct schema_section tls_section = {
+    .name = "mqtt.tls",
+    .keys = tls_keys,
+    .n_keys = OEED_ARRAY_SIZE(tls_keys),
+};
+
+static const struct schema_choice protocol_choices[] = {
+    {"4", 4}, {"3.1.1", 4}, {"5", 5}, {"5.0", 5}, {NULL, 0}};
+
+#define MQ(f) offsetof(struct oeed_mqtt_conf, f)
+static const struct schema_key mqtt_keys[] = {
+    {.key = "url",
+     .type = ST_STR,
+     .off = MQ(url),
+     .def = "tcp://127.0.0.1:1883",
+     .flags = SF_DISCRIMINATOR,
+     .doc_type = "`tcp://HOST[:PORT]` or `ssl://HOST[:PORT]`",
+     .doc = "IPv6 hosts in brackets: `tcp://[::1]:1883`; port 1..65535"},
+    {.key = "client_id",
+     .type = ST_STR,
+     .off = MQ(client_id),
+     .doc_def = "`oeed-<host name>`",
+     .doc = "stable across restarts, so the broker keeps the persistent session"},
+    {.key = "username", .type = ST_STR, .off = MQ(username)},
+    {.key = "password_file",
+     .type = ST_SECRET,
+     .off = MQ(password_file),
+     .doc = "the password is the file's content (one line), never in the config"},
+    {.key = "qos",
+     .type = ST_INT,
+     .off = MQ(qos),
+     .def = "1",
+     .min = 0,
+     .max = 2,
+     .scope = SCOPE_PIPELINE,
+     .doc = "for sources that do not set their own"},
+    {.key = "clean_session",
+     .type = ST_BOOL,
+     .off = MQ(clean_session),
+     .def = "false",
+     .doc = "`false`: the broker keeps QoS 1/2 messages while oeed is away"},
+    {.key = "protocol",
+     .type = ST_CHOICE,
+     .off = MQ(protocol),
+     .def = "4",
+     .choices = protocol_choices,
+     .doc = "MQTT 3.1.1 (`4`) or 5"},
+    {.key = "session_expiry",
+     .type = ST_DUR,
+     .off = MQ(session_expiry_ms),
+     .def = "7d",
+     .min = 0,
+     .max = 4294967295.0 * MS_S,
+     .doc = "MQTT 5 only (32 bits of seconds)"},
+    {.key = "keepalive",
+     .type = ST_DUR,
+     .off = MQ(keepalive_ms),
+     .def = "30s",
+     .min = 0,
+     .max = 65535 * MS_S},
+    {.key = "reconnect_min",
+     .type = ST_DUR,
+     .off = MQ(reconnect_min_ms),
+     .def = "1s",
+     .min = 10,
+     .max = MS_H,
+     .doc = "reconnect back-off starts here ..."},
+    {.key = "reconnect_max",
+     .type = ST_DUR,
+     .off = MQ(reconnect_max_ms),
+     .def = "30s",
+     .min = 10,
+     .max = MS_H,
+     .doc = "... and doubles up to this (at least `reconnect_min`)"},
+    {.key = "tls",
+     .type = ST_MAP,
+     .off = MQ(tls),
+     .sub = &tls_section,
+     .variants = MQTT_SSL,
+     .doc = "only with an `ssl://` url"},
+    {.key = "status_topic",
+     .type = ST_STR,
+     .off = MQ(status_topic),
+     .doc_type = "topic (no `+`, `#`)",
+     .doc = "retained `online`/`offline` (last will)"},
+    {.key = "queue_len",
+     .type = ST_COUNT,
+     .off = MQ(queue_len),
+     .def = "65536",
+     .min = 1,
+     .max = 16777216,
+     .doc = "received messages waiting for the engine"},
+    {.key = "sparkplug_rebirth",
+     .type = ST_BOOL,
+     .off = MQ(sparkplug_rebirth),
+     .def = "false",
+     .scope = SCOPE_PIPELINE,
+     .doc = "ask Sparkplug nodes for a rebirth on an unknown alias or a sequence gap"},
+};
+#undef MQ
+
+static const struct schema_section mqtt_section = {
+    .name = "mqtt",
+    .keys = mqtt_keys,
+    .n_keys = OEED_ARRAY_SIZE(mqtt_keys),
+    .variant_names = mqtt_variant_names,
+    .variant = mqtt_variant,
+    .variant_label = mqtt_variant_label,
+    .check = mqtt_check,
+};
+
+/* ---- sources ---- */
+
+static int map_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *m,
+		    void *field, void *obj)
 {
+	struct oeed_source *src = obj;
 	char cats[80];
 	int r;
-	if ((r = check_keys(ld, m, NULL, 0)) < 0)
+	(void)k;
+	(void)field;
+	if ((r = check_mapping(ld, m)) < 0)
 		return r;
 	size_t n = (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
 	src->map = calloc(n ? n : 1, sizeof(*src->map));
@@ -726,9 +526,9 @@ static int parse_map(struct loader *ld, const yaml_node_t *m, struct oeed_source
 	join_names(category_names, CAT__COUNT, cats, sizeof(cats));
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_pair_t *p = &m->data.mapping.pairs.start[i];
-		yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+		yaml_node_t *key = node_at(ld, p->key), *v = node_at(ld, p->value);
 		struct oeed_map_entry *e = &src->map[src->n_map];
-		size_t old = path_key(ld, sval(k));
+		size_t old = path_key(ld, sval(key));
 
 		if (v->type != YAML_SCALAR_NODE || is_null(v)) {
 			r = fail_type(ld, v, "a category");
@@ -751,7 +551,7 @@ static int parse_map(struct loader *ld, const yaml_node_t *m, struct oeed_source
 			r = fail(ld, v, "contains a NUL byte");
 			goto next;
 		}
-		e->raw = strdup(sval(k));
+		e->raw = strdup(sval(key));
 		e->reason = strdup(slash ? slash + 1 : "");
 		src->n_map++; /* owned from here, freed with the source */
 		r = e->raw && e->reason ? 0 : oom(ld);
@@ -763,20 +563,81 @@ static int parse_map(struct loader *ld, const yaml_node_t *m, struct oeed_source
 	return 0;
 }
 
-static int parse_fields(struct loader *ld, const yaml_node_t *m, struct oeed_source *src)
+static bool map_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+		      const char *pre, const char *indent)
+{
+	const struct oeed_source *s = obj;
+	(void)field;
+	if (!s->n_map)
+		return false;
+	fprintf(out, "%s%s:\n", pre, k->key);
+	for (size_t i = 0; i < s->n_map; i++) {
+		const struct oeed_map_entry *e = &s->map[i];
+		const char *cat = category_name(e->category);
+		char *val = NULL;
+		fprintf(out, "%s  ", indent);
+		schema_put_str(out, e->raw, false);
+		fputs(": ", out);
+		if (e->reason[0] && asprintf(&val, "%s/%s", cat, e->reason) >= 0) {
+			schema_put_str(out, val, false);
+			free(val);
+		} else {
+			fputs(cat, out);
+		}
+		fputc('\n', out);
+	}
+	return true;
+}
+
+/* The map is compared as a whole from the source (field is &src->map). */
+static bool map_equal(const void *fa, const void *fb)
+{
+	const struct oeed_source *a =
+	    (const void *)((const char *)fa - offsetof(struct oeed_source, map));
+	const struct oeed_source *b =
+	    (const void *)((const char *)fb - offsetof(struct oeed_source, map));
+	if (a->n_map != b->n_map || a->map_numbers != b->map_numbers)
+		return false;
+	for (size_t i = 0; i < a->n_map; i++)
+		if (!str_eq(a->map[i].raw, b->map[i].raw) ||
+		    a->map[i].category != b->map[i].category ||
+		    !str_eq(a->map[i].reason, b->map[i].reason))
+			return false;
+	return true;
+}
+
+static void map_free(void *field)
+{
+	struct oeed_source *s = (void *)((char *)field - offsetof(struct oeed_source, map));
+	for (size_t i = 0; i < s->n_map; i++) {
+		free(s->map[i].raw);
+		free(s->map[i].reason);
+	}
+	free(s->map);
+	s->map = NULL;
+	s->n_map = 0;
+}
+
+static const struct schema_custom map_custom = {map_read, map_print, map_equal, map_free};
+
+static int fields_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *m,
+		       void *field, void *obj)
 {
 	static const char *const allowed = "state, total, good, reject, cycle, timestamp";
+	struct oeed_source *src = obj;
 	bool any_signal = false;
 	int r;
-	if ((r = check_keys(ld, m, NULL, 0)) < 0)
+	(void)k;
+	(void)field;
+	if ((r = check_mapping(ld, m)) < 0)
 		return r;
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
 	     p++) {
-		yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+		yaml_node_t *key = node_at(ld, p->key), *v = node_at(ld, p->value);
 		enum oeed_signal sig;
-		if (signal_parse(sval(k), &sig) < 0 || sig == SIG_DEATH)
-			return fail(ld, k, "unknown signal '%.60s' (use %s)", sval(k), allowed);
-		size_t old = path_key(ld, sval(k));
+		if (signal_parse(sval(key), &sig) < 0 || sig == SIG_DEATH)
+			return fail(ld, key, "unknown signal '%.60s' (use %s)", sval(key), allowed);
+		size_t old = path_key(ld, sval(key));
 		r = is_null(v) ? fail_type(ld, v, "a string") : get_str(ld, v, &src->fields[sig]);
 		path_pop(ld, old);
 		if (r < 0)
@@ -789,94 +650,87 @@ static int parse_fields(struct loader *ld, const yaml_node_t *m, struct oeed_sou
 	return 0;
 }
 
+static bool fields_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			 const char *pre, const char *indent)
+{
+	const struct oeed_source *s = obj;
+	bool any = false;
+	(void)field;
+	for (size_t i = 0; i < SIG__COUNT; i++) {
+		if (!s->fields[i])
+			continue;
+		if (!any)
+			fprintf(out, "%s%s:\n", pre, k->key);
+		any = true;
+		fprintf(out, "%s  %s: ", indent, signal_name((enum oeed_signal)i));
+		schema_put_str(out, s->fields[i], false);
+		fputc('\n', out);
+	}
+	return any;
+}
+
+static bool fields_equal(const void *fa, const void *fb)
+{
+	char *const *a = fa, *const *b = fb;
+	for (size_t s = 0; s < SIG__COUNT; s++)
+		if (!str_eq(a[s], b[s]))
+			return false;
+	return true;
+}
+
+static void fields_free(void *field)
+{
+	char **f = field;
+	for (size_t s = 0; s < SIG__COUNT; s++) {
+		free(f[s]);
+		f[s] = NULL;
+	}
+}
+
+static const struct schema_custom fields_custom = {fields_read, fields_print, fields_equal,
+						   fields_free};
+
 static bool source_has(const struct oeed_source *src, enum oeed_signal sig)
 {
 	return src->signal == sig || src->fields[sig];
 }
 
-static int parse_source(struct loader *ld, const yaml_node_t *m, struct oeed_source *src)
+static void source_init(void *obj, const void *parent)
 {
-	static const char *const keys[] = {"topic",  "decoder", "signal",
-					   "map",    "counts",	"cycle_counts",
-					   "fields", "qos",	"max_lateness"};
+	struct oeed_source *src = obj;
+	(void)parent;
+	src->max_lateness_ms = -1;
+}
+
+static int source_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	const struct oeed_config *cfg = parent;
+	struct oeed_source *src = obj;
 	char msg[OEED_ERR_MAX];
-	char *sig_name = NULL;
-	long long v;
-	int counts = COUNTS_CUMULATIVE;
-	yaml_node_t *n;
 	int r;
 
-	src->qos = -1;
-	src->max_lateness_ms = -1;
 	src->line = (int)m->start_mark.line + 1;
 	src->column = (int)m->start_mark.column + 1;
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0)
-		return r;
-
-	if ((r = key_str(ld, m, "topic", &src->topic)) <= 0)
-		return r < 0 ? r : missing(ld, m, "topic");
 	struct topic_template t;
 	memset(&t, 0, sizeof(t));
 	msg[0] = '\0';
 	if (topic_template_parse(src->topic, &t, msg, sizeof(msg)) < 0)
 		return fail_key(ld, m, "topic", "bad topic template: %s", msg);
 	topic_template_free(&t);
-
-	if ((r = key_str(ld, m, "decoder", &src->decoder)) <= 0)
-		return r < 0 ? r : missing(ld, m, "decoder");
 	const struct oeed_decoder *dec = plugin_find(src->decoder);
 	if (!dec)
 		return fail_key(ld, m, "decoder", "unknown decoder '%.60s'", src->decoder);
-
-	if ((r = key_str(ld, m, "signal", &sig_name)) < 0)
-		return r;
-	if (r) {
-		bool ok = signal_parse(sig_name, &src->signal) == 0 && src->signal >= SIG_STATE &&
-			  src->signal <= SIG_CYCLE;
-		free(sig_name);
-		if (!ok) {
-			src->signal = SIG_NONE;
-			return fail_key(
-			    ld, m, "signal",
-			    "unknown signal '%.60s' (use state, total, good, reject, cycle)",
-			    sval(find_key(ld, m, "signal")));
-		}
-	}
-	if ((n = find_key(ld, m, "fields"))) {
-		if (src->signal != SIG_NONE)
-			return fail(ld, m, "give either signal or fields, not both");
-		size_t old = path_key(ld, "fields");
-		r = parse_fields(ld, n, src);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	} else if (src->signal == SIG_NONE) {
+	if (src->signal != SIG_NONE && find_key(ld, m, "fields"))
+		return fail(ld, m, "give either signal or fields, not both");
+	if (src->signal == SIG_NONE && !find_key(ld, m, "fields"))
 		return fail(ld, m, "missing key 'signal' or 'fields'");
-	}
-
-	if ((n = find_key(ld, m, "map"))) {
-		size_t old = path_key(ld, "map");
-		r = parse_map(ld, n, src);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-		if (!source_has(src, SIG_STATE))
-			return fail_key(ld, m, "map", "map needs the state signal");
-	}
-	if ((r = key_choice(ld, m, "counts", counts_names, OEED_ARRAY_SIZE(counts_names),
-			    &counts)) < 0)
-		return r;
-	src->counts = (enum oeed_counts)counts;
-	if ((r = key_bool(ld, m, "cycle_counts", &src->cycle_counts)) < 0)
-		return r;
+	if (src->n_map && !source_has(src, SIG_STATE))
+		return fail_key(ld, m, "map", "map needs the state signal");
 	if (src->cycle_counts && !source_has(src, SIG_CYCLE))
 		return fail_key(ld, m, "cycle_counts", "cycle_counts needs the cycle signal");
-	if ((r = key_int(ld, m, "qos", 0, 2, &v)) < 0)
-		return r;
-	if (r)
-		src->qos = (int)v;
-	if ((r = key_dur(ld, m, "max_lateness", 0, 7 * MS_D, &src->max_lateness_ms)) < 0)
-		return r;
+	/* resolved here, so every consumer reads one value */
+	if (!find_key(ld, m, "qos"))
+		src->qos = cfg->mqtt.qos;
 
 	/* Let the decoder judge its own settings (paths, metric names) now, not at start-up. */
 	if (dec->abi_version != OEED_DECODER_ABI)
@@ -898,130 +752,254 @@ static int parse_source(struct loader *ld, const yaml_node_t *m, struct oeed_sou
 	return 0;
 }
 
-static int parse_sources(struct loader *ld, const yaml_node_t *v, struct oeed_config *cfg)
+static const struct schema_choice signal_choices[] = {{"state", SIG_STATE}, {"total", SIG_TOTAL},
+						      {"good", SIG_GOOD},   {"reject", SIG_REJECT},
+						      {"cycle", SIG_CYCLE}, {NULL, 0}};
+static const struct schema_choice counts_choices[] = {
+    {"cumulative", COUNTS_CUMULATIVE}, {"increments", COUNTS_INCREMENTS}, {NULL, 0}};
+
+#define SRC(f) offsetof(struct oeed_source, f)
+static const struct schema_key source_keys[] = {
+    {.key = "topic",
+     .type = ST_STR,
+     .off = SRC(topic),
+     .required = ~0u,
+     .doc_type = "topic template",
+     .doc = "`{machine}` names the machine, any other `{x}` becomes a tag; `+` and a final "
+	    "`#` may be written too. Sparkplug topics (`spBv1.0/...`) need no `{machine}`"},
+    {.key = "decoder",
+     .type = ST_STR,
+     .off = SRC(decoder),
+     .required = ~0u,
+     .doc_type = "decoder name",
+     .doc = "built in: `text`, `json`, `sparkplug_b`"},
+    {.key = "signal",
+     .type = ST_CHOICE,
+     .off = SRC(signal),
+     .choices = signal_choices,
+     .flags = SF_OMIT_UNSET,
+     .unset = SIG_NONE,
+     .doc_def = "none (give `signal` or `fields`)",
+     .doc = "the one signal of a single-valued payload"},
+    {.key = "fields",
+     .type = ST_CUSTOM,
+     .off = SRC(fields),
+     .custom = &fields_custom,
+     .doc_type = "mapping signal -> path",
+     .doc = "for structured payloads: keys `state`, `total`, `good`, `reject`, `cycle`, "
+	    "`timestamp`; values are decoder paths (`json`: `$.a.b[2]`; `sparkplug_b`: "
+	    "metric names). At least one key other than `timestamp`"},
+    {.key = "map",
+     .type = ST_CUSTOM,
+     .off = SRC(map),
+     .custom = &map_custom,
+     .doc_type = "mapping raw state -> `category` or `category/reason`",
+     .doc_def = "empty",
+     .doc = "needs the `state` signal; the key `default` catches every raw state not "
+	    "named; numbers match by their text (`1.50` is not `1.5`)"},
+    {.key = "counts",
+     .type = ST_CHOICE,
+     .off = SRC(counts),
+     .def = "cumulative",
+     .choices = counts_choices,
+     .doc = "cumulative counters (the first value is a baseline, a decrease a reset) or "
+	    "increments"},
+    {.key = "cycle_counts",
+     .type = ST_BOOL,
+     .off = SRC(cycle_counts),
+     .def = "false",
+     .doc = "each cycle event is also one part of `total_count`; needs the `cycle` signal"},
+    {.key = "qos", .type = ST_INT, .off = SRC(qos), .min = 0, .max = 2, .doc_def = "`mqtt.qos`"},
+    {.key = "max_lateness",
+     .type = ST_DUR,
+     .off = SRC(max_lateness_ms),
+     .min = 0,
+     .max = 7 * MS_D,
+     .flags = SF_OMIT_UNSET,
+     .unset = -1,
+     .doc_def = "the machine's `max_lateness`",
+     .doc = "events this far behind the machine's clock still land at their own time"},
+};
+#undef SRC
+
+static const struct schema_section source_section = {
+    .name = "sources[]",
+    .keys = source_keys,
+    .n_keys = OEED_ARRAY_SIZE(source_keys),
+    .init = source_init,
+    .check = source_check,
+};
+
+/* ---- machines ---- */
+
+enum { MACHINE_DEFAULTS = 1, MACHINE_LISTED = 2 };
+static const char *const machine_variant_names[] = {"defaults", "list"};
+
+static unsigned machine_defaults_variant(const void *obj)
 {
-	int r;
-	if ((r = expect_list(ld, v)) < 0)
-		return r;
-	size_t n = list_len(v);
-	cfg->sources = calloc(n ? n : 1, sizeof(*cfg->sources));
-	if (!cfg->sources)
-		return oom(ld);
-	for (size_t i = 0; i < n; i++) {
-		size_t old = path_index(ld, i);
-		cfg->n_sources++;
-		r = parse_source(ld, list_item(ld, v, i), &cfg->sources[i]);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
+	(void)obj;
+	return MACHINE_DEFAULTS;
+}
+
+static unsigned machine_listed_variant(const void *obj)
+{
+	(void)obj;
+	return MACHINE_LISTED;
+}
+
+static const char *machine_variant_label(const void *obj, unsigned key_variants)
+{
+	(void)obj;
+	(void)key_variants;
+	return "machines.defaults";
+}
+
+static void machine_listed_init(void *obj, const void *parent)
+{
+	const struct oeed_machines *ms = parent;
+	struct oeed_machine_conf *mc = obj;
+	*mc = ms->defaults; /* listed machines start from the defaults */
+	mc->id = NULL;
+}
+
+static int machine_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	struct oeed_machine_conf *mc = obj;
+	if (m) {
+		mc->line = (int)m->start_mark.line + 1;
+		mc->column = (int)m->start_mark.column + 1;
 	}
+	if (!mc->id)
+		return 0;
+	if (!machine_id_ok(mc->id))
+		return fail_key(ld, m, "id", "bad machine id '%.60s' (no '/', '+', '#')", mc->id);
+	const struct oeed_machines *ms = parent;
+	for (size_t j = 0; j < ms->n_list && &ms->list[j] != mc; j++)
+		if (strcmp(ms->list[j].id, mc->id) == 0)
+			return fail_key(ld, m, "id", "duplicate machine id '%.60s'", mc->id);
 	return 0;
 }
 
-/* Machine ids come from one topic level (or a Sparkplug device name): no '/', no wildcards. */
-static bool machine_id_ok(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (*p == '/' || *p == '+' || *p == '#' || *p < 0x20 || *p == 0x7f)
-			return false;
-	return true;
-}
+#define MC(f) offsetof(struct oeed_machine_conf, f)
+static const struct schema_key machine_keys[] = {
+    {.key = "id",
+     .type = ST_STR,
+     .off = MC(id),
+     .variants = MACHINE_LISTED,
+     .required = MACHINE_LISTED,
+     .doc = "one topic level or Sparkplug device id: no `/`, `+`, `#`"},
+    {.key = "ideal_cycle_time",
+     .type = ST_DUR,
+     .off = MC(ideal_cycle_ms),
+     .def = "0",
+     .min = 0,
+     .max = MS_D,
+     .doc = "0: unknown; `performance` and `oee` are then not reported"},
+    {.key = "stale_after",
+     .type = ST_DUR,
+     .off = MC(stale_after_ms),
+     .def = "60s",
+     .min = 0,
+     .max = 31 * MS_D,
+     .doc = "silent longer than this: `unknown`; 0 disables the timeout"},
+    {.key = "microstop_below",
+     .type = ST_DUR,
+     .off = MC(microstop_below_ms),
+     .def = "0",
+     .min = 0,
+     .max = MS_D,
+     .doc = "stops shorter than this count as running (0: off)"},
+    {.key = "max_lateness",
+     .type = ST_DUR,
+     .off = MC(max_lateness_ms),
+     .def = "10m",
+     .min = 0,
+     .max = 7 * MS_D,
+     .doc = "events up to this far behind the machine's clock land at their own time"},
+};
+#undef MC
 
-static int parse_machine(struct loader *ld, const yaml_node_t *m, struct oeed_machine_conf *mc,
-			 bool is_default)
-{
-	static const char *const keys[] = {"id", "ideal_cycle_time", "stale_after",
-					   "microstop_below", "max_lateness"};
-	int r;
-	/* the defaults entry has no id */
-	if ((r = check_keys(ld, m, is_default ? keys + 1 : keys,
-			    OEED_ARRAY_SIZE(keys) - (is_default ? 1 : 0))) < 0)
-		return r;
-	mc->line = (int)m->start_mark.line + 1;
-	mc->column = (int)m->start_mark.column + 1;
-	if (!is_default) {
-		if ((r = key_str(ld, m, "id", &mc->id)) <= 0)
-			return r < 0 ? r : missing(ld, m, "id");
-		if (!machine_id_ok(mc->id))
-			return fail_key(ld, m, "id", "bad machine id '%.60s' (no '/', '+', '#')",
-					mc->id);
-	}
-	if ((r = key_dur(ld, m, "ideal_cycle_time", 0, MS_D, &mc->ideal_cycle_ms)) < 0 ||
-	    (r = key_dur(ld, m, "stale_after", 0, 31 * MS_D, &mc->stale_after_ms)) < 0 ||
-	    (r = key_dur(ld, m, "microstop_below", 0, MS_D, &mc->microstop_below_ms)) < 0 ||
-	    (r = key_dur(ld, m, "max_lateness", 0, 7 * MS_D, &mc->max_lateness_ms)) < 0)
-		return r;
-	return 0;
-}
+static const struct schema_section machine_defaults_section = {
+    .name = "machines.defaults",
+    .keys = machine_keys,
+    .n_keys = OEED_ARRAY_SIZE(machine_keys),
+    .variant_names = machine_variant_names,
+    .variant = machine_defaults_variant,
+    .variant_label = machine_variant_label,
+    .check = machine_check,
+};
 
-static int parse_machines(struct loader *ld, const yaml_node_t *m, struct oeed_config *cfg)
-{
-	static const char *const keys[] = {"defaults", "max", "list"};
-	struct oeed_machines *ms = &cfg->machines;
-	yaml_node_t *n;
-	long long max = 0;
-	int r, has_max;
+static const struct schema_section machine_listed_section = {
+    .name = "machines.list[]",
+    .keys = machine_keys,
+    .n_keys = OEED_ARRAY_SIZE(machine_keys),
+    .variant_names = machine_variant_names,
+    .variant = machine_listed_variant,
+    .variant_label = machine_variant_label,
+    .init = machine_listed_init,
+    .skip_defaults = true,
+    .check = machine_check,
+};
 
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0)
-		return r;
-	/* defaults first: listed machines start from them whatever the key order */
-	if ((n = find_key(ld, m, "defaults"))) {
-		size_t old = path_key(ld, "defaults");
-		r = parse_machine(ld, n, &ms->defaults, true);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if ((n = find_key(ld, m, "list"))) {
-		size_t old = path_key(ld, "list");
-		r = expect_list(ld, n);
-		size_t count = r < 0 ? 0 : list_len(n);
-		if (r == 0 && count > MACHINES_MAX)
-			r = fail(ld, n, "more than %d machines", MACHINES_MAX);
-		if (r == 0) {
-			ms->list = calloc(count ? count : 1, sizeof(*ms->list));
-			if (!ms->list)
-				r = oom(ld);
-		}
-		for (size_t i = 0; r == 0 && i < count; i++) {
-			yaml_node_t *item = list_item(ld, n, i);
-			struct oeed_machine_conf *mc = &ms->list[i];
-			size_t old_i = path_index(ld, i);
-			*mc = ms->defaults;
-			mc->id = NULL;
-			ms->n_list++;
-			r = parse_machine(ld, item, mc, false);
-			for (size_t j = 0; r == 0 && j < i; j++)
-				if (strcmp(ms->list[j].id, mc->id) == 0)
-					r = fail_key(ld, item, "id", "duplicate machine id '%.60s'",
-						     mc->id);
-			path_pop(ld, old_i);
-		}
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if ((has_max = key_int(ld, m, "max", 1, MACHINES_MAX, &max)) < 0)
-		return has_max;
-	if (has_max) {
-		if ((size_t)max < ms->n_list)
-			return fail_key(ld, m, "max", "%lld is below the %zu listed machines", max,
-					ms->n_list);
-		ms->max = (size_t)max;
-	} else {
+static int machines_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	struct oeed_machines *ms = obj;
+	(void)parent;
+	if (ms->n_list > MACHINES_MAX)
+		return fail_key(ld, m, "list", "more than %d machines", MACHINES_MAX);
+	if (!find_key(ld, m, "max")) {
 		ms->max = OEED_MIN(ms->n_list + 100, (size_t)MACHINES_MAX);
+	} else if (ms->max < ms->n_list) {
+		return fail_key(ld, m, "max", "%zu is below the %zu listed machines", ms->max,
+				ms->n_list);
 	}
 	return 0;
 }
+
+#define MS(f) offsetof(struct oeed_machines, f)
+static const struct schema_key machines_keys[] = {
+    {.key = "defaults",
+     .type = ST_MAP,
+     .off = MS(defaults),
+     .sub = &machine_defaults_section,
+     .doc = "applies to every machine, listed or found by topic"},
+    {.key = "max",
+     .type = ST_COUNT,
+     .off = MS(max),
+     .min = 1,
+     .max = MACHINES_MAX,
+     .doc_def = "number listed + 100",
+     .doc = "machines the engine is sized for (memory is reserved at start), at least the "
+	    "number listed. Machines that match a source but are not listed are added with "
+	    "the defaults up to `max`; beyond it their messages are counted as dropped"},
+    {.key = "list",
+     .type = ST_LIST,
+     .off = MS(list),
+     .count_off = MS(n_list),
+     .elem_size = sizeof(struct oeed_machine_conf),
+     .sub = &machine_listed_section,
+     .flags = SF_APPEND,
+     .doc_def = "empty",
+     .doc = "machines with their own settings; each starts from `defaults`"},
+};
+#undef MS
+
+static const struct schema_section machines_section = {
+    .name = "machines",
+    .keys = machines_keys,
+    .n_keys = OEED_ARRAY_SIZE(machines_keys),
+    .check = machines_check,
+};
+
+/* ---- report ---- */
 
 /* "HH:MM" -> minutes after midnight */
 static int parse_hhmm(const char *s, int *ret_min)
 {
-	if (strlen(s) != 5 || s[2] != ':')
+	if (strlen(s) != 5 || s[2] != ':' || !isdigit((unsigned char)s[0]) ||
+	    !isdigit((unsigned char)s[1]) || !isdigit((unsigned char)s[3]) ||
+	    !isdigit((unsigned char)s[4]))
 		return -EINVAL;
-	for (int i = 0; i < 5; i++)
-		if (i != 2 && (s[i] < '0' || s[i] > '9'))
-			return -EINVAL;
 	int h = (s[0] - '0') * 10 + (s[1] - '0');
 	int m = (s[3] - '0') * 10 + (s[4] - '0');
 	if (h > 23 || m > 59)
@@ -1030,166 +1008,426 @@ static int parse_hhmm(const char *s, int *ret_min)
 	return 0;
 }
 
-static int parse_shifts(struct loader *ld, const yaml_node_t *n, struct oeed_report *rep)
+static int hhmm_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+		     void *field, void *obj)
 {
-	static const char *const keys[] = {"name", "start"};
-	int r;
-	if ((r = expect_list(ld, n)) < 0)
-		return r;
-	if (list_len(n) > OEED_MAX_SHIFTS)
-		return fail(ld, n, "more than %d shifts", OEED_MAX_SHIFTS);
-	for (size_t i = 0; i < list_len(n); i++) {
-		yaml_node_t *m = list_item(ld, n, i);
-		struct oeed_shift *sh = &rep->shifts[i];
-		char *start = NULL;
-		size_t old = path_index(ld, i);
+	(void)k;
+	(void)obj;
+	if (n->type != YAML_SCALAR_NODE || parse_hhmm(sval(n), field) < 0)
+		return fail(ld, n, "bad time '%.20s' (use HH:MM, 00:00 to 23:59)",
+			    n->type == YAML_SCALAR_NODE ? sval(n) : "");
+	return 0;
+}
 
-		r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys));
-		if (r == 0) {
-			rep->n_shifts++;
-			r = key_str(ld, m, "name", &sh->name);
-			if (r == 0)
-				r = missing(ld, m, "name");
-		}
-		if (r > 0) {
-			r = key_str(ld, m, "start", &start);
-			if (r == 0)
-				r = missing(ld, m, "start");
-		}
-		if (r > 0 && parse_hhmm(start, &sh->start_min) < 0)
-			r = fail_key(ld, m, "start", "bad time '%.20s' (use HH:MM, 00:00 to 23:59)",
-				     start);
-		for (size_t j = 0; r > 0 && j < i; j++) {
-			if (rep->shifts[j].start_min == sh->start_min)
-				r = fail_key(ld, m, "start", "two shifts start at %s", start);
-			else if (strcmp(rep->shifts[j].name, sh->name) == 0)
-				r = fail_key(ld, m, "name", "duplicate shift name '%.60s'",
-					     sh->name);
-		}
-		free(start);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
+static bool hhmm_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+		       const char *pre, const char *indent)
+{
+	int v = *(const int *)field;
+	(void)obj;
+	(void)indent;
+	fprintf(out, "%s%s: \"%02d:%02d\"\n", pre, k->key, v / 60, v % 60);
+	return true;
+}
+
+static bool int_equal(const void *a, const void *b)
+{
+	return *(const int *)a == *(const int *)b;
+}
+
+static const struct schema_custom hhmm_custom = {hhmm_read, hhmm_print, int_equal, NULL};
+
+static const struct schema_key shift_keys[] = {
+    {.key = "name",
+     .type = ST_STR,
+     .off = offsetof(struct oeed_shift, name),
+     .required = ~0u,
+     .doc = "the `shift` tag of shift records"},
+    {.key = "start",
+     .type = ST_CUSTOM,
+     .off = offsetof(struct oeed_shift, start_min),
+     .required = ~0u,
+     .custom = &hhmm_custom,
+     .doc_type = "`HH:MM` (local time)",
+     .doc = "the shift runs until the next one starts"},
+};
+
+static int shift_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	const struct oeed_report *rep = parent;
+	const struct oeed_shift *sh = obj;
+	for (size_t j = 0; j < rep->n_shifts && &rep->shifts[j] != sh; j++) {
+		if (rep->shifts[j].start_min == sh->start_min)
+			return fail_key(ld, m, "start", "two shifts start at %02d:%02d",
+					sh->start_min / 60, sh->start_min % 60);
+		if (strcmp(rep->shifts[j].name, sh->name) == 0)
+			return fail_key(ld, m, "name", "duplicate shift name '%.60s'", sh->name);
 	}
+	return 0;
+}
+
+static int shift_list_check(struct loader *ld, void *items, size_t n, const void *parent)
+{
+	struct oeed_shift *sh = items;
+	(void)ld;
+	(void)parent;
 	/* sorted by start: the calendar walks them in order */
-	for (size_t i = 1; i < rep->n_shifts; i++) {
-		struct oeed_shift key = rep->shifts[i];
+	for (size_t i = 1; i < n; i++) {
+		struct oeed_shift key = sh[i];
 		size_t j = i;
-		for (; j > 0 && rep->shifts[j - 1].start_min > key.start_min; j--)
-			rep->shifts[j] = rep->shifts[j - 1];
-		rep->shifts[j] = key;
+		for (; j > 0 && sh[j - 1].start_min > key.start_min; j--)
+			sh[j] = sh[j - 1];
+		sh[j] = key;
 	}
 	return 0;
 }
 
-static bool zone_ok(const char *name)
-{
-	char path[512];
-	struct stat st;
-	if (name[0] == '/' || strstr(name, "..") ||
-	    (size_t)snprintf(path, sizeof(path), ZONEINFO_DIR "%s", name) >= sizeof(path))
-		return false;
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
+static const struct schema_section shift_section = {
+    .name = "report.shifts[]",
+    .keys = shift_keys,
+    .n_keys = OEED_ARRAY_SIZE(shift_keys),
+    .check = shift_check,
+    .check_list = shift_list_check,
+};
 
-static int parse_report(struct loader *ld, const yaml_node_t *m, struct oeed_report *rep,
-			bool *ret_windows, bool *ret_periods)
+static int windows_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+			void *field, void *obj)
 {
-	static const char *const keys[] = {"interval", "windows", "periods",
-					   "timezone", "shifts",  "window_buckets"};
-	yaml_node_t *n;
-	long long v;
+	struct oeed_report *rep = obj;
 	int r;
-
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0)
-		return r;
-	if ((r = key_dur(ld, m, "interval", 10, MS_D, &rep->interval_ms)) < 0)
-		return r;
-	if ((n = find_key(ld, m, "windows"))) {
-		size_t old = path_key(ld, "windows");
-		*ret_windows = true;
-		r = expect_list(ld, n);
-		if (r == 0 && list_len(n) > OEED_MAX_WINDOWS)
-			r = fail(ld, n, "more than %d windows", OEED_MAX_WINDOWS);
-		for (size_t i = 0; r == 0 && i < list_len(n); i++) {
-			yaml_node_t *item = list_item(ld, n, i);
-			size_t old_i = path_index(ld, i);
-			r = get_dur(ld, item, 1, 31 * MS_D, &rep->windows_ms[i]);
-			for (size_t j = 0; r == 0 && j < i; j++)
-				if (rep->windows_ms[j] == rep->windows_ms[i])
-					r = fail(ld, item, "duplicate window '%.30s'", sval(item));
-			if (r == 0)
-				rep->n_windows++;
-			path_pop(ld, old_i);
-		}
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if ((r = key_str(ld, m, "timezone", &rep->timezone)) < 0)
-		return r;
-	if (r && !zone_ok(rep->timezone))
-		return fail_key(ld, m, "timezone", "unknown time zone '%.60s'", rep->timezone);
-	if ((n = find_key(ld, m, "shifts"))) {
-		size_t old = path_key(ld, "shifts");
-		r = parse_shifts(ld, n, rep);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	ld->n_shifts = rep->n_shifts;
-	if ((n = find_key(ld, m, "periods"))) {
-		size_t old = path_key(ld, "periods");
-		*ret_periods = true;
-		r = expect_list(ld, n);
-		for (size_t i = 0; r == 0 && i < list_len(n); i++) {
-			yaml_node_t *item = list_item(ld, n, i);
-			int p = 0;
-			size_t old_i = path_index(ld, i);
-			r = get_choice(ld, item, period_names, PERIOD__COUNT, &p);
-			if (r == 0 && rep->periods[p])
-				r = fail(ld, item, "duplicate period '%s'", period_names[p]);
-			if (r == 0 && p == PERIOD_SHIFT && rep->n_shifts == 0)
-				r = fail(ld, item, "shift needs report.shifts");
-			if (r == 0)
-				rep->periods[p] = true;
-			path_pop(ld, old_i);
-		}
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if ((r = key_int(ld, m, "window_buckets", 1, 3600, &v)) < 0)
-		return r;
-	if (r)
-		rep->window_buckets = (unsigned)v;
-	return 0;
-}
-
-static int parse_string_list(struct loader *ld, const yaml_node_t *n, char **dst, size_t max,
-			     size_t *count, const char *what)
-{
-	int r;
-	if (n->type == YAML_SCALAR_NODE) {
-		if (max < 1)
-			return fail(ld, n, "more than %zu %s", max, what);
-		*count = 1;
-		return get_str(ld, n, &dst[0]);
-	}
+	(void)k;
+	(void)field;
+	rep->n_windows = 0;
 	if ((r = expect_list(ld, n)) < 0)
 		return r;
-	if (list_len(n) > max)
-		return fail(ld, n, "more than %zu %s", max, what);
+	if (list_len(n) > OEED_MAX_WINDOWS)
+		return fail(ld, n, "more than %d windows", OEED_MAX_WINDOWS);
 	for (size_t i = 0; i < list_len(n); i++) {
+		yaml_node_t *item = list_item(ld, n, i);
 		size_t old = path_index(ld, i);
-		(*count)++;
-		r = get_str(ld, list_item(ld, n, i), &dst[i]);
+		r = get_dur(ld, item, 1, 31 * MS_D, &rep->windows_ms[i]);
+		for (size_t j = 0; r == 0 && j < i; j++)
+			if (rep->windows_ms[j] == rep->windows_ms[i])
+				r = fail(ld, item, "duplicate window '%.30s'", sval(item));
 		path_pop(ld, old);
 		if (r < 0)
 			return r;
+		rep->n_windows++;
 	}
 	return 0;
 }
+
+static bool windows_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			  const char *pre, const char *indent)
+{
+	const struct oeed_report *rep = obj;
+	(void)field;
+	(void)indent;
+	fprintf(out, "%s%s: [", pre, k->key);
+	for (size_t i = 0; i < rep->n_windows; i++) {
+		char buf[32];
+		format_duration(rep->windows_ms[i], buf, sizeof(buf));
+		fprintf(out, "%s%s", i ? ", " : "", buf);
+	}
+	fputs("]\n", out);
+	return true;
+}
+
+static bool windows_equal(const void *fa, const void *fb)
+{
+	const struct oeed_report *a =
+	    (const void *)((const char *)fa - offsetof(struct oeed_report, windows_ms));
+	const struct oeed_report *b =
+	    (const void *)((const char *)fb - offsetof(struct oeed_report, windows_ms));
+	if (a->n_windows != b->n_windows)
+		return false;
+	for (size_t i = 0; i < a->n_windows; i++)
+		if (a->windows_ms[i] != b->windows_ms[i])
+			return false;
+	return true;
+}
+
+static const struct schema_custom windows_custom = {windows_read, windows_print, windows_equal,
+						    NULL};
+
+static int periods_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+			void *field, void *obj)
+{
+	struct oeed_report *rep = obj;
+	int r;
+	(void)k;
+	(void)field;
+	memset(rep->periods, 0, sizeof(rep->periods));
+	if ((r = expect_list(ld, n)) < 0)
+		return r;
+	for (size_t i = 0; i < list_len(n); i++) {
+		yaml_node_t *item = list_item(ld, n, i);
+		int p = 0;
+		size_t old = path_index(ld, i);
+		r = get_choice_name(ld, item, period_names, PERIOD__COUNT, &p);
+		if (r == 0 && rep->periods[p])
+			r = fail(ld, item, "duplicate period '%s'", period_names[p]);
+		if (r == 0 && p == PERIOD_SHIFT && rep->n_shifts == 0)
+			r = fail(ld, item, "shift needs report.shifts");
+		path_pop(ld, old);
+		if (r < 0)
+			return r;
+		rep->periods[p] = true;
+	}
+	return 0;
+}
+
+static bool periods_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			  const char *pre, const char *indent)
+{
+	const bool *periods = field;
+	(void)obj;
+	(void)indent;
+	fprintf(out, "%s%s: [", pre, k->key);
+	for (size_t i = 0, n = 0; i < PERIOD__COUNT; i++)
+		if (periods[i])
+			fprintf(out, "%s%s", n++ ? ", " : "", period_names[i]);
+	fputs("]\n", out);
+	return true;
+}
+
+static bool periods_equal(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(bool) * PERIOD__COUNT) == 0;
+}
+
+static const struct schema_custom periods_custom = {periods_read, periods_print, periods_equal,
+						    NULL};
+
+static int report_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	struct oeed_report *rep = obj;
+	(void)parent;
+	if (!zone_ok(rep->timezone))
+		return fail_key(ld, m, "timezone", "unknown time zone '%.60s'", rep->timezone);
+	if (!find_key(ld, m, "periods")) {
+		rep->periods[PERIOD_SHIFT] = rep->n_shifts > 0;
+		rep->periods[PERIOD_DAY] = true;
+		rep->periods[PERIOD_MONTH] = true;
+	}
+	return 0;
+}
+
+#define REP(f) offsetof(struct oeed_report, f)
+static const struct schema_key report_keys[] = {
+    {.key = "interval",
+     .type = ST_DUR,
+     .off = REP(interval_ms),
+     .def = "10s",
+     .min = 10,
+     .max = MS_D,
+     .doc = "how often `machine_kpi`, `contract` and `oeed` points are written"},
+    /* shifts before windows and periods: `periods: [shift]` needs them */
+    {.key = "shifts",
+     .type = ST_LIST,
+     .off = REP(shifts),
+     .count_off = REP(n_shifts),
+     .elem_size = sizeof(struct oeed_shift),
+     .max_items = OEED_MAX_SHIFTS,
+     .sub = &shift_section,
+     .doc_def = "none",
+     .doc = "at most 8; needed by the `shift` period"},
+    {.key = "windows",
+     .type = ST_CUSTOM,
+     .off = REP(windows_ms),
+     .def = "[15m, 1h, 24h]",
+     .custom = &windows_custom,
+     .doc_type = "list of durations, 1ms..31d, at most 8",
+     .doc = "rolling windows, no duplicates; `[]` for none"},
+    {.key = "periods",
+     .type = ST_CUSTOM,
+     .off = REP(periods),
+     .custom = &periods_custom,
+     .doc_type = "list of `shift` \\| `day` \\| `week` \\| `month`",
+     .doc_def = "`[shift, day, month]` (`shift` only when shifts are given)",
+     .doc = "calendar periods, in `timezone`; `[]` for none"},
+    {.key = "timezone",
+     .type = ST_STR,
+     .off = REP(timezone),
+     .def = "UTC",
+     .doc_type = "IANA time zone name",
+     .doc = "must exist under `/usr/share/zoneinfo` (tzdata); periods and shifts follow its "
+	    "daylight saving time"},
+    {.key = "window_buckets",
+     .type = ST_INT,
+     .off = REP(window_buckets),
+     .def = "60",
+     .min = 1,
+     .max = 3600,
+     .doc = "buckets per rolling window: a window's edge is accurate to window/buckets"},
+};
+#undef REP
+
+static const struct schema_section report_section = {
+    .name = "report",
+    .keys = report_keys,
+    .n_keys = OEED_ARRAY_SIZE(report_keys),
+    .check = report_check,
+};
+
+/* ---- contracts ---- */
+
+static int contract_machines_read(struct loader *ld, const struct schema_key *k,
+				  const yaml_node_t *n, void *field, void *obj)
+{
+	struct oeed_contract *c = obj;
+	size_t count = n->type == YAML_SEQUENCE_NODE ? list_len(n) : 1;
+	int r;
+	(void)k;
+	(void)field;
+	for (size_t i = 0; i < c->n_machines; i++)
+		free(c->machines[i]);
+	free(c->machines);
+	c->n_machines = 0;
+	c->machines = calloc(count ? count : 1, sizeof(*c->machines));
+	if (!c->machines)
+		return oom(ld);
+	r = read_string_list(ld, n, c->machines, count, &c->n_machines, "machines");
+	if (r == 0 && c->n_machines == 0)
+		r = fail(ld, n, "expected at least one machine id or pattern");
+	return r;
+}
+
+static bool contract_machines_print(FILE *out, const struct schema_key *k, const void *field,
+				    const void *obj, const char *pre, const char *indent)
+{
+	const struct oeed_contract *c = obj;
+	(void)field;
+	(void)indent;
+	put_str_list(out, pre, k->key, c->machines, c->n_machines);
+	return true;
+}
+
+static bool contract_machines_equal(const void *fa, const void *fb)
+{
+	const struct oeed_contract *a =
+	    (const void *)((const char *)fa - offsetof(struct oeed_contract, machines));
+	const struct oeed_contract *b =
+	    (const void *)((const char *)fb - offsetof(struct oeed_contract, machines));
+	if (a->n_machines != b->n_machines)
+		return false;
+	for (size_t i = 0; i < a->n_machines; i++)
+		if (!str_eq(a->machines[i], b->machines[i]))
+			return false;
+	return true;
+}
+
+static void contract_machines_free(void *field)
+{
+	struct oeed_contract *c =
+	    (void *)((char *)field - offsetof(struct oeed_contract, machines));
+	for (size_t i = 0; c->machines && i < c->n_machines; i++)
+		free(c->machines[i]);
+	free(c->machines);
+	c->machines = NULL;
+	c->n_machines = 0;
+}
+
+static const struct schema_custom contract_machines_custom = {
+    contract_machines_read, contract_machines_print, contract_machines_equal,
+    contract_machines_free};
+
+static int reasons_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+			void *field, void *obj)
+{
+	struct oeed_contract *c = obj;
+	(void)k;
+	(void)field;
+	return read_string_list(ld, n, c->planned_reasons, OEED_MAX_CONTRACT_REASONS,
+				&c->n_planned_reasons, "planned reasons");
+}
+
+static bool reasons_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			  const char *pre, const char *indent)
+{
+	const struct oeed_contract *c = obj;
+	(void)field;
+	(void)indent;
+	if (!c->n_planned_reasons)
+		return false;
+	put_str_list(out, pre, k->key, c->planned_reasons, c->n_planned_reasons);
+	return true;
+}
+
+static bool reasons_equal(const void *fa, const void *fb)
+{
+	const struct oeed_contract *a =
+	    (const void *)((const char *)fa - offsetof(struct oeed_contract, planned_reasons));
+	const struct oeed_contract *b =
+	    (const void *)((const char *)fb - offsetof(struct oeed_contract, planned_reasons));
+	if (a->n_planned_reasons != b->n_planned_reasons)
+		return false;
+	for (size_t i = 0; i < a->n_planned_reasons; i++)
+		if (!str_eq(a->planned_reasons[i], b->planned_reasons[i]))
+			return false;
+	return true;
+}
+
+static void reasons_free(void *field)
+{
+	char **r = field;
+	for (size_t i = 0; i < OEED_MAX_CONTRACT_REASONS; i++) {
+		free(r[i]);
+		r[i] = NULL;
+	}
+}
+
+static const struct schema_custom reasons_custom = {reasons_read, reasons_print, reasons_equal,
+						    reasons_free};
+
+static int period_read(struct loader *ld, const struct schema_key *k, const yaml_node_t *n,
+		       void *field, void *obj)
+{
+	struct oeed_contract *c = obj;
+	const struct oeed_report *rep = ld->cfg ? &ld->cfg->report : NULL;
+	enum oeed_period p;
+	(void)k;
+	(void)field;
+	if (n->type != YAML_SCALAR_NODE)
+		return fail_type(ld, n, "a period");
+	if (period_parse(sval(n), &p) == 0) {
+		c->period = p;
+		c->rolling = false;
+		if (p == PERIOD_SHIFT && (!rep || rep->n_shifts == 0))
+			return fail(ld, n, "shift needs report.shifts");
+		return 0;
+	}
+	if (parse_duration_ms(sval(n), &c->rolling_ms) == 0) {
+		c->rolling = true;
+		return get_dur(ld, n, 1, 366 * MS_D, &c->rolling_ms);
+	}
+	return fail(ld, n,
+		    "bad period '%.60s' (use shift, day, week, month or a duration like 30d)",
+		    sval(n));
+}
+
+static bool period_print(FILE *out, const struct schema_key *k, const void *field, const void *obj,
+			 const char *pre, const char *indent)
+{
+	const struct oeed_contract *c = obj;
+	char buf[32];
+	(void)field;
+	(void)indent;
+	if (c->rolling)
+		format_duration(c->rolling_ms, buf, sizeof(buf));
+	fprintf(out, "%s%s: %s\n", pre, k->key, c->rolling ? buf : period_name(c->period));
+	return true;
+}
+
+static bool period_equal(const void *fa, const void *fb)
+{
+	const struct oeed_contract *a =
+	    (const void *)((const char *)fa - offsetof(struct oeed_contract, period));
+	const struct oeed_contract *b =
+	    (const void *)((const char *)fb - offsetof(struct oeed_contract, period));
+	return a->rolling == b->rolling && a->period == b->period && a->rolling_ms == b->rolling_ms;
+}
+
+static const struct schema_custom period_custom = {period_read, period_print, period_equal, NULL};
 
 static int check_kpi_value(struct loader *ld, const yaml_node_t *m, const char *key,
 			   enum oeed_kpi kpi, double v)
@@ -1201,92 +1439,18 @@ static int check_kpi_value(struct loader *ld, const yaml_node_t *m, const char *
 	return 0;
 }
 
-static int parse_contract(struct loader *ld, const yaml_node_t *m, struct oeed_contract *c)
+static int contract_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
 {
-	static const char *const keys[] = {"name",	"machines", "kpi",
-					   "period",	"target",   "minimum",
-					   "direction", "unknown",  "planned_reasons"};
-	char kpis[256];
-	char *s = NULL;
-	yaml_node_t *n;
-	int r, dir, unknown = UNKNOWN_EXCLUDE;
-
+	const struct oeed_config *cfg = parent;
+	struct oeed_contract *c = obj;
+	int r;
+	for (size_t j = 0; j < cfg->n_contracts && &cfg->contracts[j] != c; j++)
+		if (strcmp(cfg->contracts[j].name, c->name) == 0)
+			return fail_key(ld, m, "name", "duplicate contract name '%.60s'", c->name);
 	c->line = (int)m->start_mark.line + 1;
 	c->column = (int)m->start_mark.column + 1;
-	if ((r = check_keys(ld, m, keys, OEED_ARRAY_SIZE(keys))) < 0)
-		return r;
-	if ((r = key_str(ld, m, "name", &c->name)) <= 0)
-		return r < 0 ? r : missing(ld, m, "name");
-
-	if ((n = find_key(ld, m, "machines"))) {
-		size_t count = n->type == YAML_SEQUENCE_NODE ? list_len(n) : 1;
-		size_t old = path_key(ld, "machines");
-		c->machines = calloc(count ? count : 1, sizeof(*c->machines));
-		r = c->machines
-			? parse_string_list(ld, n, c->machines, count, &c->n_machines, "machines")
-			: oom(ld);
-		if (r == 0 && c->n_machines == 0)
-			r = fail(ld, n, "expected at least one machine id or pattern");
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	} else {
-		/* no machines: the contract covers every machine */
-		c->machines = calloc(1, sizeof(*c->machines));
-		if (!c->machines || !(c->machines[0] = strdup("*")))
-			return oom(ld);
-		c->n_machines = 1;
-	}
-
-	if ((r = key_str(ld, m, "kpi", &s)) <= 0)
-		return r < 0 ? r : missing(ld, m, "kpi");
-	r = kpi_parse(s, &c->kpi);
-	free(s);
-	s = NULL;
-	if (r < 0) {
-		join_names(kpi_names, KPI__COUNT, kpis, sizeof(kpis));
-		return fail_key(ld, m, "kpi", "unknown kpi '%.60s' (use %s)",
-				sval(find_key(ld, m, "kpi")), kpis);
-	}
-
-	if (!(n = find_key(ld, m, "period")))
-		return missing(ld, m, "period");
-	{
-		size_t old = path_key(ld, "period");
-		enum oeed_period p;
-		if (n->type != YAML_SCALAR_NODE) {
-			r = fail_type(ld, n, "a period");
-		} else if (period_parse(sval(n), &p) == 0) {
-			c->period = p;
-			r = p == PERIOD_SHIFT && ld->n_shifts == 0
-				? fail(ld, n, "shift needs report.shifts")
-				: 0;
-		} else if (parse_duration_ms(sval(n), &c->rolling_ms) == 0) {
-			c->rolling = true;
-			r = get_dur(ld, n, 1, 366 * MS_D, &c->rolling_ms);
-		} else {
-			r = fail(
-			    ld, n,
-			    "bad period '%.60s' (use shift, day, week, month or a duration like "
-			    "30d)",
-			    sval(n));
-		}
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-
-	if ((r = key_num(ld, m, "target", &c->target)) <= 0)
-		return r < 0 ? r : missing(ld, m, "target");
-	if ((r = key_num(ld, m, "minimum", &c->minimum)) <= 0)
-		return r < 0 ? r : missing(ld, m, "minimum");
-	dir = kpi_higher_is_better(c->kpi);
-	if ((r = key_choice(ld, m, "direction", direction_names, 2, &dir)) < 0)
-		return r;
-	c->higher_is_better = dir;
-	if ((r = key_choice(ld, m, "unknown", unknown_names, 2, &unknown)) < 0)
-		return r;
-	c->unknown = (enum oeed_unknown_policy)unknown;
+	if (!find_key(ld, m, "direction"))
+		c->higher_is_better = kpi_higher_is_better(c->kpi);
 	if ((r = check_kpi_value(ld, m, "target", c->kpi, c->target)) < 0 ||
 	    (r = check_kpi_value(ld, m, "minimum", c->kpi, c->minimum)) < 0)
 		return r;
@@ -1296,347 +1460,476 @@ static int parse_contract(struct loader *ld, const yaml_node_t *m, struct oeed_c
 	if (!c->higher_is_better && c->target > c->minimum)
 		return fail_key(ld, m, "target", "target %g is above minimum %g (lower is better)",
 				c->target, c->minimum);
-
-	if ((n = find_key(ld, m, "planned_reasons"))) {
-		size_t old = path_key(ld, "planned_reasons");
-		r = parse_string_list(ld, n, c->planned_reasons, OEED_MAX_CONTRACT_REASONS,
-				      &c->n_planned_reasons, "planned reasons");
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
 	return 0;
 }
 
-static int parse_contracts(struct loader *ld, const yaml_node_t *v, struct oeed_config *cfg)
+static const struct schema_choice kpi_choices[] = {{"availability", KPI_AVAILABILITY},
+						   {"uptime", KPI_UPTIME},
+						   {"performance", KPI_PERFORMANCE},
+						   {"quality", KPI_QUALITY},
+						   {"oee", KPI_OEE},
+						   {"down_run_ratio", KPI_DOWN_RUN_RATIO},
+						   {"mtbf_s", KPI_MTBF},
+						   {"mttr_s", KPI_MTTR},
+						   {"rate_per_h", KPI_RATE_PER_H},
+						   {"cycle_avg_s", KPI_CYCLE_AVG},
+						   {"cycle_p50_s", KPI_CYCLE_P50},
+						   {"cycle_p95_s", KPI_CYCLE_P95},
+						   {NULL, 0}};
+static const struct schema_choice direction_choices[] = {{"lower", 0}, {"higher", 1}, {NULL, 0}};
+static const struct schema_choice unknown_choices[] = {
+    {"exclude", UNKNOWN_EXCLUDE}, {"down", UNKNOWN_AS_DOWN}, {NULL, 0}};
+
+#define CON(f) offsetof(struct oeed_contract, f)
+static const struct schema_key contract_keys[] = {
+    {.key = "name",
+     .type = ST_STR,
+     .off = CON(name),
+     .required = ~0u,
+     .doc = "the `contract` tag; unique"},
+    {.key = "machines",
+     .type = ST_CUSTOM,
+     .off = CON(machines),
+     .def = "[\"*\"]",
+     .custom = &contract_machines_custom,
+     .doc_type = "list of ids or patterns (`press-*`)",
+     .doc = "the machines pooled in the contract (fnmatch patterns)"},
+    {.key = "kpi",
+     .type = ST_CHOICE,
+     .off = CON(kpi),
+     .required = ~0u,
+     .choices = kpi_choices,
+     .doc = "the figure the contract is judged on"},
+    {.key = "period",
+     .type = ST_CUSTOM,
+     .off = CON(period),
+     .required = ~0u,
+     .custom = &period_custom,
+     .doc_type = "`shift` \\| `day` \\| `week` \\| `month` or a duration",
+     .doc = "a calendar period, or a rolling one (`30d`, up to 366d)"},
+    {.key = "target",
+     .type = ST_NUM,
+     .off = CON(target),
+     .required = ~0u,
+     .doc = "0..1 for ratios; at or better than `minimum`"},
+    {.key = "minimum",
+     .type = ST_NUM,
+     .off = CON(minimum),
+     .required = ~0u,
+     .doc = "below it the contract is breached"},
+    {.key = "direction",
+     .type = ST_CHOICE,
+     .off = CON(higher_is_better),
+     .choices = direction_choices,
+     .doc_def = "from the kpi (`lower` for times and ratios of loss)",
+     .doc = "whether a higher value is better"},
+    {.key = "unknown",
+     .type = ST_CHOICE,
+     .off = CON(unknown),
+     .def = "exclude",
+     .choices = unknown_choices,
+     .doc = "how time without evidence counts"},
+    {.key = "planned_reasons",
+     .type = ST_CUSTOM,
+     .off = CON(planned_reasons),
+     .custom = &reasons_custom,
+     .doc_type = "list of reasons, at most 8",
+     .doc_def = "none",
+     .doc = "reasons whose time counts as planned (e.g. customer-caused stops)"},
+};
+#undef CON
+
+static const struct schema_section contract_section = {
+    .name = "contracts[]",
+    .keys = contract_keys,
+    .n_keys = OEED_ARRAY_SIZE(contract_keys),
+    .check = contract_check,
+};
+
+/* ---- outputs ---- */
+
+enum { OUT_V1 = 1, OUT_V2 = 2, OUT_FILE = 4, OUT_INFLUX = OUT_V1 | OUT_V2 };
+static const char *const output_variant_names[] = {"influxdb api v1", "influxdb api v2", "file"};
+
+static unsigned output_variant(const void *obj)
 {
-	int r;
-	if ((r = expect_list(ld, v)) < 0)
-		return r;
-	size_t n = list_len(v);
-	cfg->contracts = calloc(n ? n : 1, sizeof(*cfg->contracts));
-	if (!cfg->contracts)
-		return oom(ld);
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *m = list_item(ld, v, i);
-		size_t old = path_index(ld, i);
-		cfg->n_contracts++;
-		r = parse_contract(ld, m, &cfg->contracts[i]);
-		for (size_t j = 0; r == 0 && j < i; j++)
-			if (strcmp(cfg->contracts[j].name, cfg->contracts[i].name) == 0)
-				r = fail_key(ld, m, "name", "duplicate contract name '%.60s'",
-					     cfg->contracts[i].name);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	return 0;
+	const struct oeed_output_conf *o = obj;
+	if (o->type == OUTPUT_FILE)
+		return OUT_FILE;
+	return o->api == 2 ? OUT_V2 : OUT_V1;
 }
 
-static const char *const output_keys[] = {"type",
-					  "name",
-					  "url",
-					  "api",
-					  "database",
-					  "retention_policy",
-					  "username",
-					  "password_file",
-					  "org",
-					  "bucket",
-					  "token_file",
-					  "precision",
-					  "batch_lines",
-					  "flush_interval",
-					  "spool_max",
-					  "gzip",
-					  "create_database",
-					  "timeout",
-					  "connect_timeout",
-					  "ca_file",
-					  "verify",
-					  "path"};
-static const char *const file_output_keys[] = {"type", "name", "path", "batch_lines",
-					       "flush_interval"};
-
-/* Output names name spool directories: keep them to safe file name characters. */
-static bool output_name_ok(const char *s)
+static const char *output_variant_label(const void *obj, unsigned key_variants)
 {
-	if (s[0] == '.' || strlen(s) > 64)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-'))
-			return false;
-	return true;
+	const struct oeed_output_conf *o = obj;
+	if (o->type == OUTPUT_FILE)
+		return "type file";
+	if (key_variants & OUT_INFLUX) /* a key of the other api */
+		return o->api == 2 ? "api v2" : "api v1";
+	return "type influxdb";
 }
 
-static int parse_influxdb(struct loader *ld, const yaml_node_t *m, struct oeed_output_conf *o)
+static int output_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
 {
 	static const char *const schemes[] = {"http://", "https://"};
-	yaml_node_t *n;
-	int r;
-
-	if ((r = key_str(ld, m, "url", &o->url)) <= 0)
-		return r < 0 ? r : missing(ld, m, "url");
+	const struct oeed_config *cfg = parent;
+	struct oeed_output_conf *o = obj;
+	for (size_t j = 0; o->name && j < cfg->n_outputs && &cfg->outputs[j] != o; j++)
+		if (cfg->outputs[j].name && strcmp(cfg->outputs[j].name, o->name) == 0)
+			return fail_key(ld, m, "name", "duplicate output name '%s'", o->name);
+	o->line = (int)m->start_mark.line + 1;
+	o->column = (int)m->start_mark.column + 1;
+	if (o->name && !output_name_ok(o->name))
+		return fail_key(ld, m, "name",
+				"bad output name '%.60s' (use letters, digits, '.', '_', '-')",
+				o->name);
+	if (o->type == OUTPUT_FILE)
+		return 0;
 	if (!url_ok(o->url, schemes, OEED_ARRAY_SIZE(schemes)))
 		return fail_key(ld, m, "url",
 				"bad url '%.100s' (use http://HOST:PORT or https://HOST:PORT)",
 				o->url);
-	if ((n = find_key(ld, m, "api"))) {
-		const char *s = n->type == YAML_SCALAR_NODE ? sval(n) : "";
-		if (!strcmp(s, "v1") || !strcmp(s, "1"))
-			o->api = 1;
-		else if (!strcmp(s, "v2") || !strcmp(s, "2"))
-			o->api = 2;
-		else if (n->type != YAML_SCALAR_NODE)
-			return fail_key(ld, m, "api", "expected v1 or v2, got %s",
-					n->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
-		else
-			return fail_key(ld, m, "api", "bad api '%.20s' (use v1 or v2)", s);
-	}
-	if ((r = key_str(ld, m, "database", &o->database)) < 0 ||
-	    (r = key_str(ld, m, "retention_policy", &o->retention_policy)) < 0 ||
-	    (r = key_str(ld, m, "username", &o->username)) < 0 ||
-	    (r = key_str(ld, m, "password_file", &o->password_file)) < 0 ||
-	    (r = key_str(ld, m, "org", &o->org)) < 0 ||
-	    (r = key_str(ld, m, "bucket", &o->bucket)) < 0 ||
-	    (r = key_str(ld, m, "token_file", &o->token_file)) < 0)
-		return r;
-	if (o->api == 1 && !o->database)
-		return fail(ld, m, "missing key 'database' (needed by api v1)");
-	if (o->api == 2 && !o->org)
-		return fail(ld, m, "missing key 'org' (needed by api v2)");
-	if (o->api == 2 && !o->bucket)
-		return fail(ld, m, "missing key 'bucket' (needed by api v2)");
-	if ((r = key_str(ld, m, "precision", &o->precision)) < 0)
-		return r;
 	if (strcmp(o->precision, "ms") != 0)
 		return fail_key(
 		    ld, m, "precision",
-		    "precision '%.20s' is not supported (points carry ms timestamps: use "
-		    "ms)",
+		    "precision '%.20s' is not supported (points carry ms timestamps: use ms)",
 		    o->precision);
-	if ((r = key_size(ld, m, "spool_max", 0, 64 * TIB, &o->spool_max)) < 0 ||
-	    (r = key_bool(ld, m, "gzip", &o->gzip)) < 0 ||
-	    (r = key_bool(ld, m, "create_database", &o->create_database)) < 0)
-		return r;
-	if (o->create_database && o->api != 1)
-		return fail_key(ld, m, "create_database", "create_database needs api v1");
-	if ((r = key_dur(ld, m, "timeout", 10, 10 * MS_M, &o->timeout_ms)) < 0 ||
-	    (r = key_dur(ld, m, "connect_timeout", 10, 10 * MS_M, &o->connect_timeout_ms)) < 0 ||
-	    (r = key_str(ld, m, "ca_file", &o->ca_file)) < 0 ||
-	    (r = key_bool(ld, m, "verify", &o->verify)) < 0)
-		return r;
 	return 0;
 }
 
-static int parse_output(struct loader *ld, const yaml_node_t *m, struct oeed_output_conf *o)
+__attribute__((format(printf, 4, 5))) static int fail_at(struct loader *ld, int line, int column,
+							 const char *fmt, ...)
 {
-	long long v;
-	int r, type = 0;
-
-	o->line = (int)m->start_mark.line + 1;
-	o->column = (int)m->start_mark.column + 1;
-	if ((r = check_keys(ld, m, output_keys, OEED_ARRAY_SIZE(output_keys))) < 0)
-		return r;
-	if ((r = key_choice(ld, m, "type", output_type_names, 2, &type)) <= 0)
-		return r < 0 ? r : missing(ld, m, "type");
-	o->type = (enum oeed_output_type)type;
-	/* keys of the other type are mistakes, not options to ignore */
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = node_at(ld, p->key);
-		bool for_file =
-		    in_list(file_output_keys, OEED_ARRAY_SIZE(file_output_keys), sval(k));
-		bool for_influx = strcmp(sval(k), "path") != 0;
-		if (!(o->type == OUTPUT_FILE ? for_file : for_influx))
-			return fail(ld, k, "key '%s' does not apply to type %s", sval(k),
-				    output_type_names[o->type]);
-	}
-	if ((r = key_str(ld, m, "name", &o->name)) < 0)
-		return r;
-	if (r && !output_name_ok(o->name))
-		return fail_key(ld, m, "name",
-				"bad output name '%.60s' (use letters, digits, '.', '_', '-')",
-				o->name);
-	if ((r = key_int(ld, m, "batch_lines", 1, 1000000, &v)) < 0)
-		return r;
-	if (r)
-		o->batch_lines = (size_t)v;
-	if ((r = key_dur(ld, m, "flush_interval", 1, MS_H, &o->flush_interval_ms)) < 0)
-		return r;
-	if (o->type == OUTPUT_FILE) {
-		if ((r = key_str(ld, m, "path", &o->path)) <= 0)
-			return r < 0 ? r : missing(ld, m, "path");
-		return 0;
-	}
-	o->precision = strdup("ms");
-	if (!o->precision)
-		return oom(ld);
-	return parse_influxdb(ld, m, o);
+	yaml_node_t n = {.start_mark = {.line = (size_t)line - 1, .column = (size_t)column - 1}};
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vfail(ld, &n, fmt, ap);
+	va_end(ap);
+	return r;
 }
 
-static int parse_outputs(struct loader *ld, const yaml_node_t *v, struct oeed_config *cfg)
+static int output_list_check(struct loader *ld, void *items, size_t n, const void *parent)
 {
+	struct oeed_output_conf *outs = items;
 	unsigned per_type[2] = {0, 0};
-	int r;
-	if ((r = expect_list(ld, v)) < 0)
-		return r;
-	size_t n = list_len(v);
-	cfg->outputs = calloc(n ? n : 1, sizeof(*cfg->outputs));
-	if (!cfg->outputs)
-		return oom(ld);
-	for (size_t i = 0; i < n; i++) {
-		struct oeed_output_conf *o = &cfg->outputs[i];
-		size_t old = path_index(ld, i);
-		o->api = 1;
-		o->batch_lines = 5000;
-		o->flush_interval_ms = MS_S;
-		o->spool_max = 256 * MIB;
-		o->gzip = true;
-		o->timeout_ms = 10 * MS_S;
-		o->connect_timeout_ms = 5 * MS_S;
-		o->verify = true;
-		cfg->n_outputs++;
-		r = parse_output(ld, list_item(ld, v, i), o);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
+	(void)parent;
 	/* default names count per type: influxdb-1, influxdb-2, file-1 */
 	for (size_t i = 0; i < n; i++) {
-		struct oeed_output_conf *o = &cfg->outputs[i];
+		struct oeed_output_conf *o = &outs[i];
 		char name[32];
 		per_type[o->type]++;
 		if (o->name)
 			continue;
-		snprintf(name, sizeof(name), "%s-%u", output_type_names[o->type],
+		snprintf(name, sizeof(name), "%s-%u", o->type == OUTPUT_FILE ? "file" : "influxdb",
 			 per_type[o->type]);
 		if (!(o->name = strdup(name)))
 			return oom(ld);
 	}
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < i; j++)
-			if (strcmp(cfg->outputs[i].name, cfg->outputs[j].name) == 0) {
+			if (strcmp(outs[i].name, outs[j].name) == 0) {
 				size_t old = path_index(ld, i);
-				r = fail_key(ld, list_item(ld, v, i), "name",
-					     "duplicate output name '%s'", cfg->outputs[i].name);
+				path_key(ld, "name");
+				/* at the name when it was written, else at the output */
+				const struct oeed_config_pos *pos = config_where(ld->cfg, ld->path);
+				int r = fail_at(ld, pos ? pos->line : outs[i].line,
+						pos ? pos->column : outs[i].column,
+						"duplicate output name '%s'", outs[i].name);
 				path_pop(ld, old);
 				return r;
 			}
 	return 0;
 }
 
-/* Runs `fn` on the value of a top-level key when present. */
-static int section(struct loader *ld, const yaml_node_t *root, const char *key,
-		   int (*fn)(struct loader *, const yaml_node_t *, struct oeed_config *),
-		   struct oeed_config *cfg)
-{
-	yaml_node_t *n = find_key(ld, root, key);
-	if (!n)
-		return 0;
-	size_t old = path_key(ld, key);
-	int r = fn(ld, n, cfg);
-	path_pop(ld, old);
-	return r;
-}
+static const struct schema_choice output_type_choices[] = {
+    {"influxdb", OUTPUT_INFLUXDB}, {"file", OUTPUT_FILE}, {NULL, 0}};
+static const struct schema_choice api_choices[] = {
+    {"v1", 1}, {"1", 1}, {"v2", 2}, {"2", 2}, {NULL, 0}};
 
-static int section_record(struct loader *ld, const yaml_node_t *n, struct oeed_config *cfg)
-{
-	return parse_record(ld, n, &cfg->record);
-}
+#define OUT(f) offsetof(struct oeed_output_conf, f)
+static const struct schema_key output_keys[] = {
+    {.key = "type",
+     .type = ST_CHOICE,
+     .off = OUT(type),
+     .required = ~0u,
+     .choices = output_type_choices,
+     .flags = SF_DISCRIMINATOR,
+     .doc = "the output plugin"},
+    {.key = "name",
+     .type = ST_STR,
+     .off = OUT(name),
+     .doc_def = "`influxdb-1`, `file-1`, ...",
+     .doc = "unique; names the spool directory `state_dir/spool/NAME`: letters, digits, "
+	    "`.`, `_`, `-`, at most 64, not starting with `.`"},
+    {.key = "api",
+     .type = ST_CHOICE,
+     .off = OUT(api),
+     .def = "v1",
+     .choices = api_choices,
+     .variants = OUT_INFLUX,
+     .flags = SF_DISCRIMINATOR,
+     .doc = "v1: `/write?db=` (InfluxDB 1.x, VictoriaMetrics); v2: `/api/v2/write`"},
+    {.key = "url",
+     .type = ST_STR,
+     .off = OUT(url),
+     .variants = OUT_INFLUX,
+     .required = OUT_INFLUX,
+     .doc_type = "`http://HOST[:PORT]` or `https://HOST[:PORT]`",
+     .doc = "the server's base URL"},
+    {.key = "database",
+     .flags = SF_SAY_VARIANT,
+     .type = ST_STR,
+     .off = OUT(database),
+     .variants = OUT_V1,
+     .required = OUT_V1},
+    {.key = "retention_policy",
+     .type = ST_STR,
+     .off = OUT(retention_policy),
+     .variants = OUT_V1,
+     .doc_def = "the database's default"},
+    {.key = "username",
+     .type = ST_STR,
+     .off = OUT(username),
+     .variants = OUT_V1,
+     .doc = "HTTP basic authentication"},
+    {.key = "password_file",
+     .type = ST_SECRET,
+     .off = OUT(password_file),
+     .variants = OUT_V1,
+     .doc = "the password for `username`"},
+    {.key = "org",
+     .flags = SF_SAY_VARIANT,
+     .type = ST_STR,
+     .off = OUT(org),
+     .variants = OUT_V2,
+     .required = OUT_V2},
+    {.key = "bucket",
+     .flags = SF_SAY_VARIANT,
+     .type = ST_STR,
+     .off = OUT(bucket),
+     .variants = OUT_V2,
+     .required = OUT_V2},
+    {.key = "token_file",
+     .type = ST_SECRET,
+     .off = OUT(token_file),
+     .variants = OUT_V2,
+     .doc = "the API token (`Authorization: Token ...`)"},
+    {.key = "precision",
+     .type = ST_STR,
+     .off = OUT(precision),
+     .def = "ms",
+     .variants = OUT_INFLUX,
+     .doc_type = "`ms`",
+     .doc = "points carry ms timestamps"},
+    {.key = "batch_lines",
+     .type = ST_COUNT,
+     .off = OUT(batch_lines),
+     .def = "5000",
+     .min = 1,
+     .max = 1000000,
+     .variants = OUT_INFLUX,
+     .doc = "lines per request"},
+    {.key = "flush_interval",
+     .type = ST_DUR,
+     .off = OUT(flush_interval_ms),
+     .def = "1s",
+     .min = 1,
+     .max = MS_H,
+     .variants = OUT_INFLUX,
+     .doc = "a batch older than this is sent even when not full"},
+    {.key = "spool_max",
+     .type = ST_SIZE,
+     .off = OUT(spool_max),
+     .def = "256MiB",
+     .min = MIB,
+     .max = 64 * TIB,
+     .variants = OUT_INFLUX,
+     .doc = "disk for lines the server has not taken; beyond it the oldest are dropped "
+	    "(counted)"},
+    {.key = "gzip",
+     .type = ST_BOOL,
+     .off = OUT(gzip),
+     .def = "true",
+     .variants = OUT_INFLUX,
+     .doc = "compress request bodies"},
+    {.key = "create_database",
+     .type = ST_BOOL,
+     .off = OUT(create_database),
+     .def = "false",
+     .variants = OUT_V1,
+     .doc = "`CREATE DATABASE` at start"},
+    {.key = "timeout",
+     .type = ST_DUR,
+     .off = OUT(timeout_ms),
+     .def = "10s",
+     .min = 10,
+     .max = 10 * MS_M,
+     .variants = OUT_INFLUX,
+     .doc = "a whole request"},
+    {.key = "connect_timeout",
+     .type = ST_DUR,
+     .off = OUT(connect_timeout_ms),
+     .def = "5s",
+     .min = 10,
+     .max = 10 * MS_M,
+     .variants = OUT_INFLUX},
+    {.key = "ca_file",
+     .type = ST_PATH,
+     .off = OUT(ca_file),
+     .variants = OUT_INFLUX,
+     .doc_def = "the system's CAs",
+     .doc = "for `https://`"},
+    {.key = "verify",
+     .type = ST_BOOL,
+     .off = OUT(verify),
+     .def = "true",
+     .variants = OUT_INFLUX,
+     .doc = "check the server's certificate and host name"},
+    {.key = "path",
+     .type = ST_STR,
+     .off = OUT(path),
+     .variants = OUT_FILE,
+     .required = OUT_FILE,
+     .doc = "`-` is standard output; lines are appended"},
+};
+#undef OUT
 
-static int section_mqtt(struct loader *ld, const yaml_node_t *n, struct oeed_config *cfg)
-{
-	return parse_mqtt(ld, n, &cfg->mqtt);
-}
+static const struct schema_section output_section = {
+    .name = "outputs[]",
+    .keys = output_keys,
+    .n_keys = OEED_ARRAY_SIZE(output_keys),
+    .variant_names = output_variant_names,
+    .variant = output_variant,
+    .variant_label = output_variant_label,
+    .check = output_check,
+    .check_list = output_list_check,
+};
 
-static int parse_top(struct loader *ld, const yaml_node_t *root, struct oeed_config *cfg)
-{
-	static const char *const keys[] = {
-	    "site",   "instance", "state_dir", "log_level", "max_clock_skew", "checkpoint_interval",
-	    "record", "mqtt",	  "sources",   "machines",  "report",	      "contracts",
-	    "outputs"};
-	bool have_windows = false, have_periods = false;
-	int r, lvl = LOG_LVL_INFO;
-	yaml_node_t *n;
+/* ---- top level ---- */
 
-	if ((r = check_keys(ld, root, keys, OEED_ARRAY_SIZE(keys))) < 0 ||
-	    (r = key_str(ld, root, "site", &cfg->site)) < 0 ||
-	    (r = key_str(ld, root, "instance", &cfg->instance)) < 0 ||
-	    (r = key_str(ld, root, "state_dir", &cfg->state_dir)) < 0)
-		return r;
+static int top_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
+{
+	struct oeed_config *cfg = obj;
+	(void)parent;
 	if (cfg->state_dir[0] != '/')
-		return fail_key(ld, root, "state_dir", "must be an absolute path");
-	if ((r = key_choice(ld, root, "log_level", log_level_names, 4, &lvl)) < 0)
-		return r;
-	cfg->log_level = lvl;
-	if ((r = key_dur(ld, root, "max_clock_skew", 0, 7 * MS_D, &cfg->max_clock_skew_ms)) < 0 ||
-	    (r = key_dur(ld, root, "checkpoint_interval", MS_S, MS_D,
-			 &cfg->checkpoint_interval_ms)) < 0 ||
-	    (r = section(ld, root, "record", section_record, cfg)) < 0 ||
-	    (r = section(ld, root, "mqtt", section_mqtt, cfg)) < 0 ||
-	    (r = section(ld, root, "machines", parse_machines, cfg)) < 0 ||
-	    (r = section(ld, root, "sources", parse_sources, cfg)) < 0)
-		return r;
-	if ((n = find_key(ld, root, "report"))) {
-		size_t old = path_key(ld, "report");
-		r = parse_report(ld, n, &cfg->report, &have_windows, &have_periods);
-		path_pop(ld, old);
-		if (r < 0)
-			return r;
-	}
-	if (!have_windows) {
-		static const oeed_ms def[] = {15 * MS_M, MS_H, 24 * MS_H};
-		memcpy(cfg->report.windows_ms, def, sizeof(def));
-		cfg->report.n_windows = OEED_ARRAY_SIZE(def);
-	}
-	if (!have_periods) {
-		cfg->report.periods[PERIOD_SHIFT] = cfg->report.n_shifts > 0;
-		cfg->report.periods[PERIOD_DAY] = true;
-		cfg->report.periods[PERIOD_MONTH] = true;
-	}
-	if (!find_key(ld, root, "machines"))
-		cfg->machines.max = 100;
-	if ((r = section(ld, root, "contracts", parse_contracts, cfg)) < 0 ||
-	    (r = section(ld, root, "outputs", parse_outputs, cfg)) < 0)
-		return r;
+		return fail_key(ld, m, "state_dir", "must be an absolute path");
 	return 0;
 }
 
-static struct oeed_config *config_new(const char *name)
-{
-	struct oeed_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg)
-		return NULL;
-	cfg->refs = 1;
-	cfg->path = strdup(name);
-	cfg->state_dir = strdup("/var/lib/oeed");
-	cfg->mqtt.url = strdup("tcp://127.0.0.1:1883");
-	cfg->report.timezone = strdup("UTC");
-	if (!cfg->path || !cfg->state_dir || !cfg->mqtt.url || !cfg->report.timezone) {
-		config_free(cfg);
-		return NULL;
-	}
-	cfg->log_level = LOG_LVL_INFO;
-	cfg->max_clock_skew_ms = 5 * MS_M;
-	cfg->checkpoint_interval_ms = MS_M;
-	cfg->record.file_max = 64 * MIB;
-	cfg->record.total_max = GIB;
-	cfg->mqtt.qos = 1;
-	cfg->mqtt.protocol = 4;
-	cfg->mqtt.session_expiry_ms = 7 * MS_D;
-	cfg->mqtt.keepalive_ms = 30 * MS_S;
-	cfg->mqtt.reconnect_min_ms = MS_S;
-	cfg->mqtt.reconnect_max_ms = 30 * MS_S;
-	cfg->mqtt.tls.verify = true;
-	cfg->mqtt.queue_len = 65536;
-	cfg->machines.defaults.stale_after_ms = 60 * MS_S;
-	cfg->machines.defaults.max_lateness_ms = 10 * MS_M;
-	cfg->report.interval_ms = 10 * MS_S;
-	cfg->report.window_buckets = 60;
-	return cfg;
-}
+static const struct schema_choice log_level_choices[] = {{"error", LOG_LVL_ERROR},
+							 {"warn", LOG_LVL_WARN},
+							 {"info", LOG_LVL_INFO},
+							 {"debug", LOG_LVL_DEBUG},
+							 {NULL, 0}};
+
+#define TOP(f) offsetof(struct oeed_config, f)
+static const struct schema_key top_keys[] = {
+    {.key = "include",
+     .type = ST_CUSTOM,
+     .off = TOP(path),
+     .custom = &include_custom,
+     .flags = SF_NO_PRINT,
+     .doc_type = "file pattern",
+     .doc_def = "none",
+     .doc = "more config files, relative to this one (`conf.d/*.yaml`), read in name order; "
+	    "main file only"},
+    {.key = "site",
+     .type = ST_STR,
+     .off = TOP(site),
+     .scope = SCOPE_PIPELINE,
+     .doc = "`site` tag on every point; no tag when absent"},
+    {.key = "instance",
+     .type = ST_STR,
+     .off = TOP(instance),
+     .scope = SCOPE_PIPELINE,
+     .doc_def = "host name",
+     .doc = "`instance` tag of the `oeed` self-metrics"},
+    {.key = "state_dir",
+     .type = ST_STR,
+     .off = TOP(state_dir),
+     .def = "/var/lib/oeed",
+     .scope = SCOPE_MQTT | SCOPE_OUTPUTS,
+     .doc_type = "absolute path",
+     .doc = "checkpoints, output spools (`state_dir/spool/NAME`), recordings"},
+    {.key = "log_level",
+     .type = ST_CHOICE,
+     .off = TOP(log_level),
+     .def = "info",
+     .choices = log_level_choices},
+    {.key = "max_clock_skew",
+     .type = ST_DUR,
+     .off = TOP(max_clock_skew_ms),
+     .def = "5m",
+     .min = 0,
+     .max = 7 * MS_D,
+     .scope = SCOPE_PIPELINE,
+     .doc = "a payload timestamp further ahead of the wall clock is clamped to the receive "
+	    "time and counted as `skewed`"},
+    {.key = "checkpoint_interval",
+     .type = ST_DUR,
+     .off = TOP(checkpoint_interval_ms),
+     .def = "1m",
+     .min = MS_S,
+     .max = MS_D,
+     .doc = "how often machine state is saved so a restart loses nothing"},
+    {.key = "record",
+     .type = ST_MAP,
+     .off = TOP(record),
+     .sub = &record_section,
+     .scope = SCOPE_MQTT,
+     .doc_type = "boolean or mapping",
+     .doc_def = "`false`",
+     .doc = "keep every received message in `state_dir/recordings`"},
+    {.key = "mqtt", .type = ST_MAP, .off = TOP(mqtt), .sub = &mqtt_section, .scope = SCOPE_MQTT},
+    {.key = "machines",
+     .type = ST_MAP,
+     .off = TOP(machines),
+     .sub = &machines_section,
+     .scope = SCOPE_PIPELINE,
+     .flags = SF_APPEND},
+    {.key = "sources",
+     .type = ST_LIST,
+     .off = TOP(sources),
+     .count_off = TOP(n_sources),
+     .elem_size = sizeof(struct oeed_source),
+     .sub = &source_section,
+     .scope = SCOPE_PIPELINE,
+     .flags = SF_APPEND,
+     .doc_def = "empty"},
+    {.key = "report",
+     .type = ST_MAP,
+     .off = TOP(report),
+     .sub = &report_section,
+     .scope = SCOPE_PIPELINE},
+    {.key = "contracts",
+     .type = ST_LIST,
+     .off = TOP(contracts),
+     .count_off = TOP(n_contracts),
+     .elem_size = sizeof(struct oeed_contract),
+     .sub = &contract_section,
+     .scope = SCOPE_PIPELINE,
+     .flags = SF_APPEND,
+     .doc_def = "empty"},
+    {.key = "outputs",
+     .type = ST_LIST,
+     .off = TOP(outputs),
+     .count_off = TOP(n_outputs),
+     .elem_size = sizeof(struct oeed_output_conf),
+     .sub = &output_section,
+     .scope = SCOPE_OUTPUTS,
+     .flags = SF_APPEND,
+     .doc_def = "empty"},
+};
+#undef TOP
+
+static const struct schema_section top_section = {
+    .name = "",
+    .keys = top_keys,
+    .n_keys = OEED_ARRAY_SIZE(top_keys),
+    .check = top_check,
+};
+
+/* ---- loading ---- */
 
 static int syntax_error(struct loader *ld, const yaml_parser_t *p, const char *yaml, size_t len)
 {
@@ -1684,79 +1977,66 @@ static int resolve_host_defaults(struct loader *ld, struct oeed_config *cfg)
 	return 0;
 }
 
-int config_load_string(const char *name, const char *yaml, size_t len,
-		       struct oeed_config **ret_config, struct oeed_error *err)
+/* One parsed file of a config: the main one or a conf.d file. */
+struct config_doc {
+	yaml_document_t doc;
+	char *file;
+	bool loaded;
+};
+
+#define CONFIG_FILES_MAX 64
+
+/* Parses one YAML text into d (one document, a mapping at the top). */
+static int parse_doc(struct loader *ld, const char *name, const char *yaml, size_t len,
+		     struct config_doc *d)
 {
 	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	struct oeed_config *cfg = NULL;
-	struct loader ld = {.name = name, .doc = &doc, .err = err};
-	bool have_parser = false, have_doc = false;
-	int r;
+	yaml_document_t extra;
+	int r = 0;
 
-	err->msg[0] = '\0';
-	if (!yaml_parser_initialize(&parser)) {
-		r = oom(&ld);
-		goto out;
-	}
-	have_parser = true;
+	ld->name = name;
+	ld->doc = NULL;
+	if (!yaml_parser_initialize(&parser))
+		return oom(ld);
 	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
-	if (!yaml_parser_load(&parser, &doc)) {
-		r = syntax_error(&ld, &parser, yaml, len);
+	if (!yaml_parser_load(&parser, &d->doc)) {
+		r = syntax_error(ld, &parser, yaml, len);
 		goto out;
 	}
-	have_doc = true;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	d->loaded = true;
+	ld->doc = &d->doc;
+	yaml_node_t *root = yaml_document_get_root_node(&d->doc);
 	if (!root || is_null(root)) {
-		snprintf(err->msg, sizeof(err->msg), "%s:1:1: empty file", name);
+		snprintf(ld->err->msg, sizeof(ld->err->msg), "%s:1:1: empty file", name);
 		r = -EINVAL;
 		goto out;
 	}
 	if (root->type != YAML_MAPPING_NODE) {
-		r = fail_type(&ld, root, "a mapping at the top level");
+		r = fail_type(ld, root, "a mapping at the top level");
 		goto out;
 	}
 	/* A second document would be silently ignored: a config is one mapping. */
 	if (!yaml_parser_load(&parser, &extra)) {
-		r = syntax_error(&ld, &parser, yaml, len);
+		r = syntax_error(ld, &parser, yaml, len);
 		goto out;
 	}
 	yaml_node_t *extra_root = yaml_document_get_root_node(&extra);
 	if (extra_root) {
-		ld.doc = &extra;
-		r = fail(&ld, extra_root, "more than one document");
-		yaml_document_delete(&extra);
-		goto out;
+		ld->doc = &extra;
+		r = fail(ld, extra_root, "more than one document");
 	}
 	yaml_document_delete(&extra);
-
-	cfg = config_new(name);
-	if (!cfg) {
-		r = oom(&ld);
-		goto out;
-	}
-	ld.cfg = cfg;
-	r = parse_top(&ld, root, cfg);
-	if (r == 0)
-		r = resolve_host_defaults(&ld, cfg);
-	if (r < 0)
-		goto out;
-	*ret_config = cfg;
-	cfg = NULL;
 out:
-	config_free(cfg);
-	if (have_doc)
-		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
+	yaml_parser_delete(&parser);
 	return r;
 }
 
-int config_load(const char *path, struct oeed_config **ret_config, struct oeed_error *err)
+static int read_file(const char *path, char **ret_buf, size_t *ret_len, struct oeed_error *err)
 {
+	char ebuf[128];
 	char *buf = NULL;
 	size_t len = 0;
-	int r;
+	int r = 0;
 	FILE *f = fopen(path, "re");
 
 	if (!f) {
@@ -1778,18 +2058,176 @@ int config_load(const char *path, struct oeed_config **ret_config, struct oeed_e
 		r = -EFBIG;
 		goto out;
 	}
-	r = config_load_string(path, buf, len, ret_config, err);
+	*ret_buf = buf;
+	*ret_len = len;
+	buf = NULL;
 	goto out;
-
-fail_errno : {
-	char ebuf[128];
+fail_errno:
 	snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", path,
 		 strerror_r(-r, ebuf, sizeof(ebuf)));
-}
 out:
 	free(buf);
 	if (f)
 		fclose(f);
+	return r;
+}
+
+static int glob_error(const char *epath, int eerrno)
+{
+	(void)epath;
+	(void)eerrno;
+	return 0; /* unreadable directories match nothing; the files found are read */
+}
+
+/* Reads the files `include:` names (relative to the main file) into docs[1..]. */
+static int load_includes(struct loader *ld, const char *main_path, struct config_doc *docs,
+			 size_t *n_docs)
+{
+	yaml_node_t *root = yaml_document_get_root_node(&docs[0].doc);
+	yaml_node_t *inc;
+	char pattern[PATH_MAX];
+	glob_t g;
+	int r = 0;
+
+	ld->doc = &docs[0].doc;
+	ld->name = docs[0].file;
+	if (!(inc = find_key(ld, root, "include")))
+		return 0;
+	size_t old = path_key(ld, "include");
+	if (inc->type != YAML_SCALAR_NODE) {
+		r = fail_type(ld, inc, "a file pattern like conf.d/*.yaml");
+		goto out;
+	}
+	record_pos(ld, inc);
+	const char *slash = strrchr(main_path, '/');
+	int dir_len = slash ? (int)(slash - main_path) : 1;
+	const char *dir = slash ? main_path : ".";
+	if (sval(inc)[0] == '/')
+		snprintf(pattern, sizeof(pattern), "%s", sval(inc));
+	else if ((size_t)snprintf(pattern, sizeof(pattern), "%.*s/%s", dir_len, dir, sval(inc)) >=
+		 sizeof(pattern)) {
+		r = fail(ld, inc, "path too long");
+		goto out;
+	}
+	memset(&g, 0, sizeof(g));
+	int gr = glob(pattern, 0, glob_error, &g); /* sorted by name */
+	if (gr == GLOB_NOSPACE) {
+		r = oom(ld);
+		goto out_glob;
+	}
+	if (gr == GLOB_NOMATCH || gr != 0)
+		goto out_glob; /* nothing to include is fine: an empty conf.d */
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		struct stat st;
+		if (stat(g.gl_pathv[i], &st) == 0 && !S_ISREG(st.st_mode))
+			continue;
+		if (*n_docs == CONFIG_FILES_MAX) {
+			r = fail(ld, inc, "more than %d files", CONFIG_FILES_MAX - 1);
+			goto out_glob;
+		}
+		struct config_doc *d = &docs[*n_docs];
+		if (!(d->file = strdup(g.gl_pathv[i]))) {
+			r = oom(ld);
+			goto out_glob;
+		}
+		(*n_docs)++;
+		if ((r = read_file(d->file, &buf, &len, ld->err)) < 0)
+			goto out_glob;
+		r = parse_doc(ld, d->file, buf, len, d);
+		free(buf);
+		if (r < 0)
+			goto out_glob;
+		yaml_node_t *sub = yaml_document_get_root_node(&d->doc);
+		if (find_key(ld, sub, "include")) {
+			path_pop(ld, old);
+			r = fail_key(ld, sub, "include",
+				     "only the main file may include others (%s does)", d->file);
+			goto out_glob;
+		}
+	}
+out_glob:
+	globfree(&g);
+out:
+	path_pop(ld, old);
+	return r;
+}
+
+static int load(const char *name, const char *yaml, size_t len, bool from_file,
+		struct oeed_config **ret_config, struct oeed_error *err)
+{
+	struct config_doc docs[CONFIG_FILES_MAX];
+	struct schema_src srcs[CONFIG_FILES_MAX];
+	size_t n_docs = 1;
+	struct oeed_config *cfg = NULL;
+	struct loader ld = {.name = name, .err = err};
+	int r;
+
+	err->msg[0] = '\0';
+	memset(docs, 0, sizeof(docs));
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg || !(cfg->path = strdup(name)) || !(docs[0].file = strdup(name))) {
+		r = oom(&ld);
+		goto out;
+	}
+	cfg->refs = 1;
+	if ((r = parse_doc(&ld, docs[0].file, yaml, len, &docs[0])) < 0)
+		goto out;
+	ld.cfg = cfg;
+	if (from_file)
+		r = load_includes(&ld, name, docs, &n_docs);
+	else if (find_key(&ld, yaml_document_get_root_node(&docs[0].doc), "include"))
+		r = fail_key(&ld, yaml_document_get_root_node(&docs[0].doc), "include",
+			     "include needs a config file (its directory)");
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n_docs; i++)
+		srcs[i] = (struct schema_src){&docs[i].doc, docs[i].file,
+					      yaml_document_get_root_node(&docs[i].doc)};
+	r = schema_read(&ld, &top_section, srcs, n_docs, cfg, NULL);
+	if (r == 0)
+		r = resolve_host_defaults(&ld, cfg);
+	if (r < 0)
+		goto out;
+	/* the positions name files that live as long as the config */
+	cfg->files = calloc(n_docs, sizeof(*cfg->files));
+	if (!cfg->files) {
+		r = oom(&ld);
+		goto out;
+	}
+	for (size_t i = 0; i < n_docs; i++) {
+		cfg->files[i] = docs[i].file;
+		docs[i].file = NULL;
+	}
+	cfg->n_files = n_docs;
+	*ret_config = cfg;
+	cfg = NULL;
+out:
+	config_free(cfg); /* its positions may name docs[].file: freed after, never read */
+	for (size_t i = 0; i < n_docs; i++) {
+		if (docs[i].loaded)
+			yaml_document_delete(&docs[i].doc);
+		free(docs[i].file);
+	}
+	return r;
+}
+
+int config_load_string(const char *name, const char *yaml, size_t len,
+		       struct oeed_config **ret_config, struct oeed_error *err)
+{
+	return load(name, yaml, len, false, ret_config, err);
+}
+
+int config_load(const char *path, struct oeed_config **ret_config, struct oeed_error *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int r = read_file(path, &buf, &len, err);
+	if (r < 0)
+		return r;
+	r = load(path, buf, len, true, ret_config, err);
+	free(buf);
 	return r;
 }
 
@@ -1814,63 +2252,11 @@ void config_free(struct oeed_config *cfg)
 	for (size_t i = 0; i < cfg->n_pos; i++)
 		free(cfg->pos[i].key);
 	free(cfg->pos);
+	for (size_t i = 0; i < cfg->n_files; i++)
+		free(cfg->files[i]);
+	free(cfg->files);
+	schema_free(&top_section, cfg);
 	free(cfg->path);
-	free(cfg->site);
-	free(cfg->instance);
-	free(cfg->state_dir);
-	free(cfg->mqtt.url);
-	free(cfg->mqtt.client_id);
-	free(cfg->mqtt.username);
-	free(cfg->mqtt.password_file);
-	free(cfg->mqtt.tls.ca_file);
-	free(cfg->mqtt.tls.cert_file);
-	free(cfg->mqtt.tls.key_file);
-	free(cfg->mqtt.status_topic);
-	for (size_t i = 0; i < cfg->n_sources; i++) {
-		struct oeed_source *s = &cfg->sources[i];
-		free(s->topic);
-		free(s->decoder);
-		for (size_t j = 0; j < s->n_map; j++) {
-			free(s->map[j].raw);
-			free(s->map[j].reason);
-		}
-		free(s->map);
-		for (size_t j = 0; j < SIG__COUNT; j++)
-			free(s->fields[j]);
-	}
-	free(cfg->sources);
-	for (size_t i = 0; i < cfg->machines.n_list; i++)
-		free(cfg->machines.list[i].id);
-	free(cfg->machines.list);
-	free(cfg->report.timezone);
-	for (size_t i = 0; i < cfg->report.n_shifts; i++)
-		free(cfg->report.shifts[i].name);
-	for (size_t i = 0; i < cfg->n_contracts; i++) {
-		struct oeed_contract *c = &cfg->contracts[i];
-		free(c->name);
-		for (size_t j = 0; j < c->n_machines; j++)
-			free(c->machines[j]);
-		free(c->machines);
-		for (size_t j = 0; j < c->n_planned_reasons; j++)
-			free(c->planned_reasons[j]);
-	}
-	free(cfg->contracts);
-	for (size_t i = 0; i < cfg->n_outputs; i++) {
-		struct oeed_output_conf *o = &cfg->outputs[i];
-		free(o->name);
-		free(o->url);
-		free(o->database);
-		free(o->retention_policy);
-		free(o->username);
-		free(o->password_file);
-		free(o->org);
-		free(o->bucket);
-		free(o->token_file);
-		free(o->precision);
-		free(o->ca_file);
-		free(o->path);
-	}
-	free(cfg->outputs);
 	free(cfg);
 }
 
@@ -1882,306 +2268,36 @@ const struct oeed_machine_conf *config_machine(const struct oeed_config *cfg, co
 	return NULL;
 }
 
-/* ---- printing ---- */
-
-/* Plain when YAML reads it back as the same string; double-quoted otherwise. A ':' stays plain
- * only in block context and after a leading letter (URLs), so "06:00" is never read as a
- * YAML 1.1 sexagesimal number by other tools. */
-static bool plain_ok(const char *s, bool flow)
-{
-	static const char *const words[] = {"null", "true", "false", "yes", "no",
-					    "on",   "off",  "y",     "n"};
-	if (!*s || *s == '-' || *s == ':')
-		return false;
-	for (const char *p = s; *p; p++) {
-		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			  (*p >= '0' && *p <= '9') || strchr("_./-$+", *p) ||
-			  (*p == ':' && !flow && p[1] && p[1] != ' ' && !(*s >= '0' && *s <= '9'));
-		if (!ok)
-			return false;
-	}
-	for (size_t i = 0; i < OEED_ARRAY_SIZE(words); i++)
-		if (strcasecmp(s, words[i]) == 0)
-			return false;
-	return true;
-}
-
-static void put_str(FILE *out, const char *s, bool flow)
-{
-	if (plain_ok(s, flow)) {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			fprintf(out, "\\%c", *p);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fprintf(out, "\\x%02x", *p);
-		} else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-			/* YAML reads U+0080..U+009F as control characters (U+0085 as a line
-			 * break), U+2028/U+2029 as line breaks and U+FEFF as a BOM: escaped, they
-			 * read back as they were. */
-			fprintf(out, "\\x%02x", p[1]);
-			p++;
-		} else if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
-			fputs(p[2] == 0xa8 ? "\\u2028" : "\\u2029", out);
-			p += 2;
-		} else if (p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-			fputs("\\ufeff", out);
-			p += 2;
-		} else {
-			fputc(*p, out);
-		}
-	}
-	fputc('"', out);
-}
-
-static void kv_raw(FILE *out, const char *pre, const char *key, const char *text)
-{
-	fprintf(out, "%s%s: %s\n", pre, key, text);
-}
-
-static void kv_str(FILE *out, const char *pre, const char *key, const char *s)
-{
-	if (!s)
-		return; /* unset optional strings are left out */
-	fprintf(out, "%s%s: ", pre, key);
-	put_str(out, s, false);
-	fputc('\n', out);
-}
-
-static void kv_bool(FILE *out, const char *pre, const char *key, bool v)
-{
-	kv_raw(out, pre, key, v ? "true" : "false");
-}
-
-static void kv_int(FILE *out, const char *pre, const char *key, long long v)
-{
-	fprintf(out, "%s%s: %lld\n", pre, key, v);
-}
-
-static void kv_dur(FILE *out, const char *pre, const char *key, oeed_ms v)
-{
-	char buf[32];
-	format_duration(v, buf, sizeof(buf));
-	kv_raw(out, pre, key, buf);
-}
-
-static void kv_size(FILE *out, const char *pre, const char *key, uint64_t v)
-{
-	char buf[32];
-	format_size(v, buf, sizeof(buf));
-	kv_raw(out, pre, key, buf);
-}
-
-/* The shortest text that reads back as the same double; whole numbers without exponent. */
-static void kv_num(FILE *out, const char *pre, const char *key, double v)
-{
-	char buf[40];
-	if (v == floor(v) && fabs(v) < 1e15) {
-		snprintf(buf, sizeof(buf), "%.0f", v);
-	} else {
-		for (int prec = 1; prec <= 17; prec++) {
-			snprintf(buf, sizeof(buf), "%.*g", prec, v);
-			if (strtod(buf, NULL) == v)
-				break;
-		}
-	}
-	kv_raw(out, pre, key, buf);
-}
-
-static void put_str_list(FILE *out, const char *pre, const char *key, char *const *items, size_t n)
-{
-	fprintf(out, "%s%s: [", pre, key);
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			fputs(", ", out);
-		put_str(out, items[i], true);
-	}
-	fputs("]\n", out);
-}
-
-static void print_machine(FILE *out, const char *pre, const char *pre2,
-			  const struct oeed_machine_conf *mc)
-{
-	if (mc->id) {
-		kv_str(out, pre, "id", mc->id);
-		pre = pre2;
-	}
-	kv_dur(out, pre, "ideal_cycle_time", mc->ideal_cycle_ms);
-	kv_dur(out, pre2, "stale_after", mc->stale_after_ms);
-	kv_dur(out, pre2, "microstop_below", mc->microstop_below_ms);
-	kv_dur(out, pre2, "max_lateness", mc->max_lateness_ms);
-}
-
-static void print_source(FILE *out, const struct oeed_source *s)
-{
-	const char *p = "    ";
-	kv_str(out, "  - ", "topic", s->topic);
-	kv_str(out, p, "decoder", s->decoder);
-	if (s->signal != SIG_NONE)
-		kv_raw(out, p, "signal", signal_name(s->signal));
-	kv_raw(out, p, "counts", counts_names[s->counts]);
-	kv_bool(out, p, "cycle_counts", s->cycle_counts);
-	if (s->qos >= 0)
-		kv_int(out, p, "qos", s->qos);
-	if (s->max_lateness_ms >= 0)
-		kv_dur(out, p, "max_lateness", s->max_lateness_ms);
-	bool any_field = false;
-	for (size_t i = 0; i < SIG__COUNT; i++)
-		if (s->fields[i]) {
-			if (!any_field)
-				fprintf(out, "%sfields:\n", p);
-			any_field = true;
-			kv_str(out, "      ", signal_name((enum oeed_signal)i), s->fields[i]);
-		}
-	if (s->n_map)
-		fprintf(out, "%smap:\n", p);
-	for (size_t i = 0; i < s->n_map; i++) {
-		const struct oeed_map_entry *e = &s->map[i];
-		const char *cat = category_name(e->category);
-		char *val = NULL;
-		fputs("      ", out);
-		put_str(out, e->raw, false);
-		fputs(": ", out);
-		if (e->reason[0] && asprintf(&val, "%s/%s", cat, e->reason) >= 0) {
-			put_str(out, val, false);
-			free(val);
-		} else {
-			fputs(cat, out);
-		}
-		fputc('\n', out);
-	}
-}
-
 void config_print(const struct oeed_config *cfg, FILE *out)
 {
-	const char *p = "  ";
-
 	fprintf(out, "# effective configuration of %s (defaults filled in)\n", cfg->path);
-	kv_str(out, "", "site", cfg->site);
-	kv_str(out, "", "instance", cfg->instance);
-	kv_str(out, "", "state_dir", cfg->state_dir);
-	kv_raw(out, "", "log_level", log_level_name((enum log_level)cfg->log_level));
-	kv_dur(out, "", "max_clock_skew", cfg->max_clock_skew_ms);
-	kv_dur(out, "", "checkpoint_interval", cfg->checkpoint_interval_ms);
-	fprintf(out, "record:\n");
-	kv_bool(out, p, "enabled", cfg->record.enabled);
-	kv_size(out, p, "file_max", cfg->record.file_max);
-	kv_size(out, p, "total_max", cfg->record.total_max);
+	for (size_t i = 1; i < cfg->n_files; i++)
+		fprintf(out, "# included: %s\n", cfg->files[i]);
+	schema_print(out, &top_section, cfg, "");
+}
 
-	const struct oeed_mqtt_conf *mq = &cfg->mqtt;
-	fprintf(out, "\nmqtt:\n");
-	kv_str(out, p, "url", mq->url);
-	kv_str(out, p, "client_id", mq->client_id);
-	kv_str(out, p, "username", mq->username);
-	kv_str(out, p, "password_file", mq->password_file);
-	kv_int(out, p, "qos", mq->qos);
-	kv_bool(out, p, "clean_session", mq->clean_session);
-	kv_int(out, p, "protocol", mq->protocol);
-	kv_dur(out, p, "session_expiry", mq->session_expiry_ms);
-	kv_dur(out, p, "keepalive", mq->keepalive_ms);
-	kv_dur(out, p, "reconnect_min", mq->reconnect_min_ms);
-	kv_dur(out, p, "reconnect_max", mq->reconnect_max_ms);
-	if (mq->has_tls) {
-		fprintf(out, "  tls:\n");
-		kv_str(out, "    ", "ca_file", mq->tls.ca_file);
-		kv_str(out, "    ", "cert_file", mq->tls.cert_file);
-		kv_str(out, "    ", "key_file", mq->tls.key_file);
-		kv_bool(out, "    ", "verify", mq->tls.verify);
-	}
-	kv_str(out, p, "status_topic", mq->status_topic);
-	kv_int(out, p, "queue_len", (long long)mq->queue_len);
-	kv_bool(out, p, "sparkplug_rebirth", mq->sparkplug_rebirth);
+bool config_mqtt_equal(const struct oeed_config *a, const struct oeed_config *b)
+{
+	return schema_equal(&top_section, a, b, SCOPE_MQTT);
+}
 
-	fprintf(out, "\nsources:%s\n", cfg->n_sources ? "" : " []");
-	for (size_t i = 0; i < cfg->n_sources; i++)
-		print_source(out, &cfg->sources[i]);
+bool config_outputs_equal(const struct oeed_config *a, const struct oeed_config *b)
+{
+	return schema_equal(&top_section, a, b, SCOPE_OUTPUTS);
+}
 
-	fprintf(out, "\nmachines:\n");
-	kv_int(out, p, "max", (long long)cfg->machines.max);
-	fprintf(out, "  defaults:\n");
-	print_machine(out, "    ", "    ", &cfg->machines.defaults);
-	fprintf(out, "  list:%s\n", cfg->machines.n_list ? "" : " []");
-	for (size_t i = 0; i < cfg->machines.n_list; i++)
-		print_machine(out, "    - ", "      ", &cfg->machines.list[i]);
+bool config_pipeline_equal(const struct oeed_config *a, const struct oeed_config *b)
+{
+	return schema_equal(&top_section, a, b, SCOPE_PIPELINE);
+}
 
-	const struct oeed_report *rep = &cfg->report;
-	fprintf(out, "\nreport:\n");
-	kv_dur(out, p, "interval", rep->interval_ms);
-	fprintf(out, "  windows: [");
-	for (size_t i = 0; i < rep->n_windows; i++) {
-		char buf[32];
-		format_duration(rep->windows_ms[i], buf, sizeof(buf));
-		fprintf(out, "%s%s", i ? ", " : "", buf);
-	}
-	fprintf(out, "]\n  periods: [");
-	for (size_t i = 0, k = 0; i < PERIOD__COUNT; i++)
-		if (rep->periods[i])
-			fprintf(out, "%s%s", k++ ? ", " : "", period_names[i]);
-	fprintf(out, "]\n");
-	kv_str(out, p, "timezone", rep->timezone);
-	kv_int(out, p, "window_buckets", rep->window_buckets);
-	fprintf(out, "  shifts:%s\n", rep->n_shifts ? "" : " []");
-	for (size_t i = 0; i < rep->n_shifts; i++) {
-		char buf[32];
-		snprintf(buf, sizeof(buf), "%02d:%02d", rep->shifts[i].start_min / 60,
-			 rep->shifts[i].start_min % 60);
-		kv_str(out, "    - ", "name", rep->shifts[i].name);
-		kv_str(out, "      ", "start", buf);
-	}
+void config_doc(FILE *out, bool man)
+{
+	schema_doc(out, &top_section, "", man);
+}
 
-	fprintf(out, "\ncontracts:%s\n", cfg->n_contracts ? "" : " []");
-	for (size_t i = 0; i < cfg->n_contracts; i++) {
-		const struct oeed_contract *c = &cfg->contracts[i];
-		const char *q = "    ";
-		kv_str(out, "  - ", "name", c->name);
-		put_str_list(out, q, "machines", c->machines, c->n_machines);
-		kv_raw(out, q, "kpi", kpi_name(c->kpi));
-		if (c->rolling)
-			kv_dur(out, q, "period", c->rolling_ms);
-		else
-			kv_raw(out, q, "period", period_name(c->period));
-		kv_num(out, q, "target", c->target);
-		kv_num(out, q, "minimum", c->minimum);
-		kv_raw(out, q, "direction", direction_names[c->higher_is_better]);
-		kv_raw(out, q, "unknown", unknown_names[c->unknown]);
-		if (c->n_planned_reasons)
-			put_str_list(out, q, "planned_reasons", c->planned_reasons,
-				     c->n_planned_reasons);
-	}
-
-	fprintf(out, "\noutputs:%s\n", cfg->n_outputs ? "" : " []");
-	for (size_t i = 0; i < cfg->n_outputs; i++) {
-		const struct oeed_output_conf *o = &cfg->outputs[i];
-		const char *q = "    ";
-		kv_raw(out, "  - ", "type", output_type_names[o->type]);
-		kv_str(out, q, "name", o->name);
-		if (o->type == OUTPUT_FILE) {
-			kv_str(out, q, "path", o->path);
-			kv_int(out, q, "batch_lines", (long long)o->batch_lines);
-			kv_dur(out, q, "flush_interval", o->flush_interval_ms);
-			continue;
-		}
-		kv_str(out, q, "url", o->url);
-		kv_raw(out, q, "api", o->api == 2 ? "v2" : "v1");
-		kv_str(out, q, "database", o->database);
-		kv_str(out, q, "retention_policy", o->retention_policy);
-		kv_str(out, q, "username", o->username);
-		kv_str(out, q, "password_file", o->password_file);
-		kv_str(out, q, "org", o->org);
-		kv_str(out, q, "bucket", o->bucket);
-		kv_str(out, q, "token_file", o->token_file);
-		kv_str(out, q, "precision", o->precision);
-		kv_int(out, q, "batch_lines", (long long)o->batch_lines);
-		kv_dur(out, q, "flush_interval", o->flush_interval_ms);
-		kv_size(out, q, "spool_max", o->spool_max);
-		kv_bool(out, q, "gzip", o->gzip);
-		kv_bool(out, q, "create_database", o->create_database);
-		kv_dur(out, q, "timeout", o->timeout_ms);
-		kv_dur(out, q, "connect_timeout", o->connect_timeout_ms);
-		kv_str(out, q, "ca_file", o->ca_file);
-		kv_bool(out, q, "verify", o->verify);
-	}
+void config_files(const struct oeed_config *cfg,
+		  void (*fn)(void *ctx, const char *key, const char *path, bool secret), void *ctx)
+{
+	schema_files(&top_section, cfg, "", fn, ctx);
 }

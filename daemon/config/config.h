@@ -1,7 +1,8 @@
-/* config.h - the typed configuration (everything in oeed.yaml) and its loader.
- * The loader (config.c, libyaml) validates every key and reports the first error as
- * "FILE:LINE:COLUMN: KEY.PATH: message". All strings are owned by the config and freed by
- * config_free(). Durations are in milliseconds, sizes in bytes. */
+/* config.h - the typed configuration (everything in oeed.yaml and the files it includes) and
+ * its loader. The loader (config.c: one schema row per key, read by schema.c with libyaml)
+ * validates every key and reports the first error as "FILE:LINE:COLUMN: KEY.PATH: message". All
+ * strings are owned by the config and freed by config_free(). Durations are in milliseconds, sizes
+ * in bytes. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -91,11 +92,11 @@ struct oeed_report {
 	oeed_ms interval_ms; /* default 10s */
 	oeed_ms windows_ms[OEED_MAX_WINDOWS];
 	size_t n_windows;
-	bool periods[PERIOD__COUNT];		   /* which calendar periods are tracked */
-	char *timezone;				   /* IANA name, default "UTC" */
-	struct oeed_shift shifts[OEED_MAX_SHIFTS]; /* sorted by start_min */
+	bool periods[PERIOD__COUNT]; /* which calendar periods are tracked */
+	char *timezone;		     /* IANA name, default "UTC" */
+	struct oeed_shift *shifts;   /* sorted by start_min, at most OEED_MAX_SHIFTS */
 	size_t n_shifts;
-	unsigned window_buckets; /* buckets per rolling window, default 60 */
+	int window_buckets; /* buckets per rolling window, default 60 */
 };
 
 /* KPIs a contract can be judged on (the subset of kpi.md that is a single figure). */
@@ -132,7 +133,7 @@ struct oeed_contract {
 	oeed_ms rolling_ms;	 /* when rolling */
 	double target;
 	double minimum;
-	bool higher_is_better;
+	int higher_is_better; /* int: a schema choice (lower 0, higher 1) */
 	enum oeed_unknown_policy unknown;
 	char *planned_reasons[OEED_MAX_CONTRACT_REASONS];
 	size_t n_planned_reasons;
@@ -224,8 +225,10 @@ struct oeed_config {
 	struct oeed_output_conf *outputs;
 	size_t n_outputs;
 	struct oeed_record_conf record;
-	struct oeed_config_pos *pos; /* every key given in the file, in file order */
+	struct oeed_config_pos *pos; /* every key given in the files, in file order */
 	size_t n_pos, cap_pos;
+	char **files; /* the main file, then the included ones in the order read */
+	size_t n_files;
 };
 
 /* Loads and validates `path`. On success returns 0 and *ret_config; on failure returns
@@ -244,13 +247,20 @@ void config_free(struct oeed_config *cfg);
  * checks made after loading (pre-flight: files, permissions) name file:line:column. */
 const struct oeed_config_pos *config_where(const struct oeed_config *cfg, const char *key);
 
-/* Typed comparisons of the parts a subsystem is built from (config_compare.c), for the
- * reload plan: true when a subsystem built from `a` would be built the same from `b`. */
+/* Comparisons of the parts a subsystem is built from, for the reload plan: true when a
+ * subsystem built from `a` would be built the same from `b`. Driven by each key's reload
+ * scope in the schema (config.c), so a new key is compared where it belongs. */
 bool config_mqtt_equal(const struct oeed_config *a, const struct oeed_config *b); /* + record */
 bool config_outputs_equal(const struct oeed_config *a, const struct oeed_config *b);
 /* sources, machines, report, contracts, site, max_clock_skew, mqtt.sparkplug_rebirth */
 bool config_pipeline_equal(const struct oeed_config *a, const struct oeed_config *b);
 /* Prints the effective config (all defaults filled in) as YAML that config_load accepts. */
 void config_print(const struct oeed_config *cfg, FILE *out);
+/* The key tables of docs/config.md (markdown) or oeed.yaml(5) (man), from the schema. */
+void config_doc(FILE *out, bool man);
+/* Calls fn for every file the config names (TLS files, CA files, secrets), with the key path
+ * ("outputs[1].ca_file") and whether it holds a secret: what the pre-flight opens. */
+void config_files(const struct oeed_config *cfg,
+		  void (*fn)(void *ctx, const char *key, const char *path, bool secret), void *ctx);
 /* The machine entry for `id`: the listed one, or NULL (then the defaults apply). */
 const struct oeed_machine_conf *config_machine(const struct oeed_config *cfg, const char *id);

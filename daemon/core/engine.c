@@ -8,7 +8,7 @@
  * max(event time, acc_until): the past that was already accounted is never rewritten.
  *
  * Memory (all allocated in engine_new, one block per machine, nothing grows later):
- *   rolling window: B buckets of struct wbucket (B = report.window_buckets, default 60, 80
+ *   rolling window: B buckets of struct wbucket (B = report.window_buckets (config default 60), 80
  *   bytes each) + 7 histogram slots (776 bytes each) for percentiles, only when some source
  *   carries cycle times;
  *   calendar period: two accumulators (open and last closed) and the time per contract reason,
@@ -205,7 +205,7 @@ static size_t config_windows(const struct oeed_config *cfg, oeed_ms *lens, bool 
 
 static unsigned config_buckets(const struct oeed_config *cfg)
 {
-	return cfg->report.window_buckets ? cfg->report.window_buckets : 60;
+	return (unsigned)cfg->report.window_buckets;
 }
 
 size_t engine_bytes_per_machine(const struct oeed_config *cfg)

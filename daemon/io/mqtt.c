@@ -501,8 +501,7 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 	pthread_mutex_init(&c->done_lock, NULL);
 	pthread_cond_init(&c->done_cond, NULL);
 
-	if (dup_str(&c->url, conf->url ? conf->url : "tcp://127.0.0.1:1883") < 0 ||
-	    dup_str(&c->client_id, conf->client_id) < 0 ||
+	if (dup_str(&c->url, conf->url) < 0 || dup_str(&c->client_id, conf->client_id) < 0 ||
 	    dup_str(&c->username, conf->username) < 0 ||
 	    dup_str(&c->status_topic, conf->status_topic) < 0 ||
 	    (conf->has_tls && (dup_str(&c->ca_file, conf->tls.ca_file) < 0 ||

@@ -937,10 +937,8 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 	curl_easy_setopt(o->curl, CURLOPT_POST, 1L);
 	curl_easy_setopt(o->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(o->curl, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(o->curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : 5000));
-	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT_MS,
-			 (long)(conf->timeout_ms > 0 ? conf->timeout_ms : 10000));
+	curl_easy_setopt(o->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)conf->connect_timeout_ms);
+	curl_easy_setopt(o->curl, CURLOPT_TIMEOUT_MS, (long)conf->timeout_ms);
 	curl_easy_setopt(o->curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(o->curl, CURLOPT_WRITEDATA, o);
 	curl_easy_setopt(o->curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -999,23 +997,12 @@ static int influx_open(const struct oeed_output_conf *conf, const char *state_di
 	o->verify = conf->verify;
 	if (!o->name || (conf->database && !o->database) || (conf->ca_file && !o->ca_file))
 		goto out;
-	o->api = conf->api == 2 ? 2 : 1;
+	/* every value is the loaded config's, defaults and bounds included (config.c) */
+	o->api = conf->api;
 	o->gzip = conf->gzip;
 	o->create_db = conf->create_database;
-	o->batch_lines = conf->batch_lines > 0 ? conf->batch_lines : 5000;
-	o->batch_lines = OEED_MIN(o->batch_lines, (size_t)UINT32_MAX / 2);
-	o->flush_ms = conf->flush_interval_ms > 0 ? conf->flush_interval_ms : 1000;
-	if (o->api == 1 && !conf->database) {
-		snprintf(err->msg, sizeof(err->msg), "output %s: api v1 needs a database", o->name);
-		r = -EINVAL;
-		goto out;
-	}
-	if (o->api == 2 && (!conf->org || !conf->bucket)) {
-		snprintf(err->msg, sizeof(err->msg), "output %s: api v2 needs org and bucket",
-			 o->name);
-		r = -EINVAL;
-		goto out;
-	}
+	o->batch_lines = conf->batch_lines;
+	o->flush_ms = conf->flush_interval_ms;
 	r = setup_curl(o, conf, err);
 	if (r < 0)
 		goto out;
@@ -1025,7 +1012,7 @@ static int influx_open(const struct oeed_output_conf *conf, const char *state_di
 		r = -ENOMEM;
 		goto out;
 	}
-	r = spool_open(dir, conf->spool_max > 0 ? conf->spool_max : (uint64_t)256 << 20, &o->spool);
+	r = spool_open(dir, conf->spool_max, &o->spool);
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "output %s: cannot open spool %s: %s", o->name,
 			 dir, strerror(-r));

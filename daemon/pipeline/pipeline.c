@@ -49,7 +49,7 @@ int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *
 	p->em.discard = p->opts.discard;
 	p->em.log_status = p->opts.log_status;
 	emit_sink(&p->em, &sink);
-	p->interval = cfg->report.interval_ms > 0 ? cfg->report.interval_ms : 10000;
+	p->interval = cfg->report.interval_ms;
 	p->next_tick = OEED_MS_NONE;
 	for (size_t i = 0; i < INGEST__COUNT; i++)
 		p->rl[i] = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
