@@ -1104,6 +1104,8 @@ static void doc_default(FILE *out, const struct schema_section *sec, const struc
 static void man_text(FILE *out, const char *s)
 {
 	bool code = false;
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out); /* a control character at the start of a line */
 	for (const char *p = s; *p; p++) {
 		if (*p == '`' || (p[0] == '*' && p[1] == '*')) {
 			fputs(code ? "\\fR" : "\\fB", out);
