@@ -834,7 +834,6 @@ out_sim:
 	return r;
 }
 
-
 /* ---- blast mode: a raw-socket MQTT 3.1.1 publisher (QoS 0 and 1), so that benchmarks
  * measure the subscriber and the broker, not a client library. PUBLISH packets are encoded
  * into one large buffer and written with one write(2) per BLAST_BUF bytes; at QoS 1 the
@@ -1127,18 +1126,19 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: oeed-sim record --out FILE [--truth FILE.json] [--messages M] [MODEL]\n"
-	       "       oeed-sim live --url tcp://127.0.0.1:PORT [--rate MSGS_PER_S] [--qos 0|1]\n"
-	       "                     [--speed X] [--no-ts] [--duration WALL] [MODEL]\n"
-	       "       oeed-sim flood --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [MODEL]\n"
-	       "       oeed-sim blast --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [--no-ts]\n"
-	       "                      [MODEL]   (raw socket; JSON ts = wall clock at publish)\n"
-	       "MODEL: --machines N (10) --seed S (1) --start ISO (record: 2024-01-15T06:00:00Z,\n"
-	       "       live: now) --duration D (8h) --tail D (0) --style text|json|mixed (mixed)\n"
-	       "       --ideal D (1s) --ideal-spread --jitter F (0.1) --reject P (0.02)\n"
-	       "       --count-interval D (10s, at most 30s) --stagger D (60s) --per-line N (10)\n"
-	       "       --fault-every D (40m) --idle-every D (30m) --stop-every D (5m)\n"
-	       "       --break HH:MM-HH:MM (repeatable, UTC; default 10:00-10:30) --no-breaks\n");
+	    f,
+	    "usage: oeed-sim record --out FILE [--truth FILE.json] [--messages M] [MODEL]\n"
+	    "       oeed-sim live --url tcp://127.0.0.1:PORT [--rate MSGS_PER_S] [--qos 0|1]\n"
+	    "                     [--speed X] [--no-ts] [--duration WALL] [MODEL]\n"
+	    "       oeed-sim flood --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [MODEL]\n"
+	    "       oeed-sim blast --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [--no-ts]\n"
+	    "                      [MODEL]   (raw socket; JSON ts = wall clock at publish)\n"
+	    "MODEL: --machines N (10) --seed S (1) --start ISO (record: 2024-01-15T06:00:00Z,\n"
+	    "       live: now) --duration D (8h) --tail D (0) --style text|json|mixed (mixed)\n"
+	    "       --ideal D (1s) --ideal-spread --jitter F (0.1) --reject P (0.02)\n"
+	    "       --count-interval D (10s, at most 30s) --stagger D (60s) --per-line N (10)\n"
+	    "       --fault-every D (40m) --idle-every D (30m) --stop-every D (5m)\n"
+	    "       --break HH:MM-HH:MM (repeatable, UTC; default 10:00-10:30) --no-breaks\n");
 }
 
 /* "2024-01-15T06:00:00Z" or "2024-01-15T06:00:00.250Z" (UTC only). */

@@ -610,9 +610,10 @@ static int parse_tls(struct loader *ld, const yaml_node_t *m, struct oeed_tls_co
 static int parse_mqtt(struct loader *ld, const yaml_node_t *m, struct oeed_mqtt_conf *mq)
 {
 	static const char *const keys[] = {
-	    "url",	     "client_id", "username",	    "password_file", "qos",
-	    "clean_session", "protocol",  "session_expiry", "keepalive",     "reconnect_min",
-	    "reconnect_max", "tls",	  "status_topic",   "queue_len",     "sparkplug_rebirth"};
+	    "url",	    "client_id",     "username",      "password_file",
+	    "qos",	    "clean_session", "protocol",      "session_expiry",
+	    "keepalive",    "reconnect_min", "reconnect_max", "tls",
+	    "status_topic", "queue_len",     "queue_bytes",   "sparkplug_rebirth"};
 	static const char *const schemes[] = {"tcp://", "ssl://"};
 	long long v;
 	int r;
@@ -679,6 +680,8 @@ static int parse_mqtt(struct loader *ld, const yaml_node_t *m, struct oeed_mqtt_
 		return r;
 	if (r)
 		mq->queue_len = (size_t)v;
+	if ((r = key_size(ld, m, "queue_bytes", 64 * KIB, GIB, &mq->queue_bytes)) < 0)
+		return r;
 	if ((r = key_bool(ld, m, "sparkplug_rebirth", &mq->sparkplug_rebirth)) < 0)
 		return r;
 	return 0;
@@ -1602,6 +1605,7 @@ static struct oeed_config *config_new(const char *name)
 	cfg->mqtt.reconnect_max_ms = 30 * MS_S;
 	cfg->mqtt.tls.verify = true;
 	cfg->mqtt.queue_len = 65536;
+	cfg->mqtt.queue_bytes = MIB;
 	cfg->machines.defaults.stale_after_ms = 60 * MS_S;
 	cfg->machines.defaults.max_lateness_ms = 10 * MS_M;
 	cfg->report.interval_ms = 10 * MS_S;
@@ -2052,6 +2056,7 @@ void config_print(const struct oeed_config *cfg, FILE *out)
 	}
 	kv_str(out, p, "status_topic", mq->status_topic);
 	kv_int(out, p, "queue_len", (long long)mq->queue_len);
+	kv_size(out, p, "queue_bytes", mq->queue_bytes);
 	kv_bool(out, p, "sparkplug_rebirth", mq->sparkplug_rebirth);
 
 	fprintf(out, "\nsources:%s\n", cfg->n_sources ? "" : " []");

@@ -24,7 +24,7 @@ static bool mqtt_conf_equal(const struct oeed_mqtt_conf *a, const struct oeed_mq
 	       EQ(clean_session) && EQ(protocol) && EQ(session_expiry_ms) && EQ(keepalive_ms) &&
 	       EQ(reconnect_min_ms) && EQ(reconnect_max_ms) && EQ(has_tls) &&
 	       (!a->has_tls || tls_equal(&a->tls, &b->tls)) && STR_EQ(status_topic) &&
-	       EQ(queue_len);
+	       EQ(queue_len) && EQ(queue_bytes);
 	/* qos only sets the subscriptions (the pipeline's), sparkplug_rebirth the decoders' host */
 }
 
