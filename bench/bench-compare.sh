@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench-compare.sh - oeed vs Node-RED (mqtt in -> function -> influxdb batch, no KPIs) vs
 # mosquitto_sub alone (the broker's limit), in one invocation, on one mosquitto and one InfluxDB,
-# fed by `oeed-sim flood` (1000 machines, QoS 0, seeds 1 and 2: the same stream every time).
+# fed by `oeed-sim blast` (raw socket, faster than the broker; 1000 machines, QoS 0, seeds 1
+# and 2: the same stream every time but for the JSON timestamps, taken at publish time).
 # Two floods per round: N messages (sustained rate, CPU seconds per million messages, peak RSS
 # as VmHWM), then a 200k-message burst (how many messages each got into the database; for
 # mosquitto_sub: received). oeed's figures come from its self-metrics (`messages`, every 1 s).
@@ -139,7 +140,7 @@ def run_round(mq, db, active, tag):
             base = {k: readers[k]() for k in active}
             cpu0 = {k: cpu_s(p) for k, p in procs.items()}
             t0 = time.time()
-            sim = subprocess.run([SIM, "flood", "--url", mq.url, "--machines", "1000",
+            sim = subprocess.run([SIM, "blast", "--url", mq.url, "--machines", "1000",
                                   "--messages", str(count), "--qos", "0", "--seed", str(seed)],
                                  capture_output=True, text=True, check=True)
             t_pub = time.time() - t0

@@ -1,18 +1,22 @@
 #!/bin/sh
-# bench-e2e.sh - end to end through mosquitto: oeed-sim floods 1,000 simulated machines
+# bench-e2e.sh - end to end through mosquitto: `oeed-sim blast` (a raw-socket publisher faster
+# than the broker, JSON timestamps taken at publish time; PUB=flood for the paho one) floods
+# 1,000 simulated machines
 # (text and JSON, demo.yaml topics) into a local mosquitto while two subscribers receive the
 # same published stream: mosquitto_sub alone (what the broker delivers: the ceiling) and the
 # live daemon (release build, demo.yaml with the file output to /dev/null). For QoS 0 and
 # QoS 1 it prints, per subscriber, the messages received and the time from the flood's start
-# until the last one arrived (mosquitto_sub: its output's line count polled every 50 ms;
+# until the last one arrived (mosquitto_sub: its output's size polled every 50 ms;
 # oeed: its `messages` self-metric, written every report.interval = 1 s, so oeed's time is
 # rounded UP to the next whole second: its rate is a lower bound), and oeed's CPU seconds
-# (utime+stime from /proc/PID/stat) and peak RSS (VmHWM). docs/benchmarks-e2e.md has the
-# figures. Not a test.
+# (utime+stime from /proc/PID/stat) and peak RSS (VmHWM), mosquitto_sub's CPU seconds and the
+# ratio of the two per message, and oeed's late/skewed counters. docs/benchmarks-e2e.md has
+# the figures. Not a test.
 #
 #   bench/bench-e2e.sh
 #   Environment: BUILD (build-release), WORK (/tmp/oeed-bench-e2e), MACHINES (1000),
-#                MESSAGES_QOS0 (500000), MESSAGES_QOS1 (200000), QOS ("0 1").
+#                MESSAGES_QOS0 (500000), MESSAGES_QOS1 (200000), QOS ("0 1"), PUB (blast),
+#                PERF (unset; a file name: perf record -g of oeed during the QoS 0 flood).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -22,6 +26,8 @@ MACHINES=${MACHINES:-1000}
 MESSAGES_QOS0=${MESSAGES_QOS0:-500000}
 MESSAGES_QOS1=${MESSAGES_QOS1:-200000}
 QOS=${QOS:-"0 1"}
+PUB=${PUB:-blast}
+PERF=${PERF:-}
 
 test -d "$BUILD" || meson setup "$BUILD" --buildtype=release
 ninja -C "$BUILD" daemon/oeed sim/oeed-sim >/dev/null
@@ -64,8 +70,9 @@ last_messages() {
 }
 
 echo "machines=$MACHINES host: $(nproc) cores, $(uname -r)"
-printf '%-4s %9s %12s %10s %12s | %12s %10s %12s %9s %9s %9s\n' qos published \
-	"sub_msgs" "sub_s" "sub_msg/s" "oeed_msgs" "oeed_s" "oeed_msg/s" "oeed/sub" "cpu_s" "hwm_MiB"
+printf '%-4s %9s %10s %8s %9s %7s | %10s %8s %9s %8s %7s %8s %9s | %9s\n' qos published \
+	"sub_msgs" "sub_s" "sub_msg/s" "sub_cpu" "oeed_msgs" "oeed_s" "oeed_msg/s" "oeed/sub" \
+	"cpu_s" "hwm_MiB" "cpu/msg_x" "us/msg"
 
 for q in $QOS; do
 	if [ "$q" = 0 ]; then M=$MESSAGES_QOS0; else M=$MESSAGES_QOS1; fi
@@ -80,15 +87,24 @@ for q in $QOS; do
 	    config/demo.yaml >"$WORK/oeed.yaml"
 	"$OEED" -c "$WORK/oeed.yaml" 2>"$WORK/oeed-$q.log" &
 	OEED_PID=$!
-	mosquitto_sub -h 127.0.0.1 -p "$PORT" -q "$q" -t 'factory/#' >"$WORK/sub.out" &
+	# one "x" line per message: counted from the file's size, so polling costs nothing
+	mosquitto_sub -h 127.0.0.1 -p "$PORT" -q "$q" -t 'factory/#' -F x >"$WORK/sub.out" &
 	SUB_PID=$!
 	# both subscribed: oeed publishes "online" after its subscriptions
 	until [ "$(mosquitto_sub -h 127.0.0.1 -p "$PORT" -t "st/bench-$q" -C 1 -W 1 2>/dev/null)" = online ]; do
 		sleep 0.1
 	done
 	sleep 0.5
+	SUB_CPU0=$(cpu_s "$SUB_PID")
+	OEED_CPU0=$(cpu_s "$OEED_PID")
+	PERF_PID=
+	if [ -n "$PERF" ] && [ "$q" = 0 ]; then
+		perf record -q -g -F 999 -o "$PERF" -p "$OEED_PID" 2>/dev/null &
+		PERF_PID=$!
+		sleep 0.5
+	fi
 	T0=$(now_ms)
-	"$SIM" flood --url "tcp://127.0.0.1:$PORT" --machines "$MACHINES" --messages "$M" \
+	"$SIM" "$PUB" --url "tcp://127.0.0.1:$PORT" --machines "$MACHINES" --messages "$M" \
 		--qos "$q" --client-id "bench-pub-$q" >"$WORK/flood-$q.txt" 2>&1 &
 	FLOOD_PID=$!
 	# mosquitto_sub: until its line count stops growing for 2 s (or reaches M)
@@ -96,7 +112,7 @@ for q in $QOS; do
 	SUB_T=$T0
 	STILL=0
 	while [ "$STILL" -lt 40 ]; do
-		n=$(wc -l <"$WORK/sub.out")
+		n=$(($(stat -c %s "$WORK/sub.out") / 2))
 		if [ "$n" -gt "$SUB_N" ]; then
 			SUB_N=$n
 			SUB_T=$(now_ms)
@@ -129,17 +145,31 @@ for q in $QOS; do
 		if (match($0, / messages=[0-9]+i/)) { v = substr($0, RSTART + 10, RLENGTH - 11) + 0;
 		  if (v >= n) { print $NF; exit } } }')
 	CPU=$(cpu_s "$OEED_PID")
+	SUB_CPU=$(cpu_s "$SUB_PID")
 	HWM=$(hwm_kib "$OEED_PID")
-	DROPPED=$(grep '^oeed,' "$WORK/out.lp" | tail -1 | sed -n 's/.*dropped_messages=\([0-9]*\)i.*/\1/p')
+	if [ -n "$PERF_PID" ]; then
+		kill -INT "$PERF_PID"
+		wait "$PERF_PID" 2>/dev/null || true
+	fi
+	SELF=$(grep '^oeed,' "$WORK/out.lp" | tail -1)
+	DROPPED=$(echo "$SELF" | sed -n 's/.*dropped_messages=\([0-9]*\)i.*/\1/p')
+	LATE=$(echo "$SELF" | sed -n 's/.*[ ,]late=\([0-9]*\)i.*/\1/p')
+	SKEWED=$(echo "$SELF" | sed -n 's/.*skewed=\([0-9]*\)i.*/\1/p')
+	WAITS=$(echo "$SELF" | sed -n 's/.*queue_waits=\([0-9]*\)i.*/\1/p')
 	kill "$SUB_PID" "$OEED_PID"
 	wait "$SUB_PID" "$OEED_PID" 2>/dev/null || true
 	SUB_PID=
 	OEED_PID=
 	awk -v q="$q" -v m="$M" -v sn="$SUB_N" -v st="$SUB_T" -v on="$OEED_N" -v ot="$OEED_T" \
-	    -v t0="$T0" -v cpu="$CPU" -v hwm="$HWM" 'BEGIN {
+	    -v t0="$T0" -v cpu="$CPU" -v cpu0="$OEED_CPU0" -v scpu="$SUB_CPU" -v scpu0="$SUB_CPU0" \
+	    -v hwm="$HWM" 'BEGIN {
 		ss = (st - t0) / 1000; os = (ot - t0) / 1000;
 		sr = ss > 0 ? sn / ss : 0; orate = os > 0 ? on / os : 0;
-		printf "%-4s %9d %12d %10.2f %12.0f | %12d %10.2f %12.0f %8.1f%% %9s %9.1f\n",
-		       q, m, sn, ss, sr, on, os, orate, (sr > 0 ? 100 * orate / sr : 0), cpu, hwm / 1024 }'
-	echo "     publisher: $(tail -1 "$WORK/flood-$q.txt"); oeed dropped_messages=${DROPPED:-?}"
+		oc = cpu - cpu0; sc = scpu - scpu0;
+		x = (sc > 0 && on > 0) ? (oc / on) / (sc / sn) : 0;
+		printf "%-4s %9d %10d %8.2f %9.0f %7.2f | %10d %8.2f %9.0f %7.1f%% %7.2f %8.1f %8.2fx | %9.2f\n",
+		       q, m, sn, ss, sr, sc, on, os, orate, (sr > 0 ? 100 * orate / sr : 0), oc,
+		       hwm / 1024, x, (on > 0 ? oc / on * 1e6 : 0) }'
+	echo "     publisher ($PUB): $(tail -1 "$WORK/flood-$q.txt")"
+	echo "     oeed: dropped_messages=${DROPPED:-?} queue_waits=${WAITS:-?} late=${LATE:-?} skewed=${SKEWED:-?}"
 done

@@ -3,7 +3,10 @@
  * they publish MQTT messages in the text and JSON styles config/demo.yaml reads. Modes:
  * record (a recording file in the format of recording.h, plus the ground truth computed from
  * the simulator's own timeline, independently of oeed's engine), live (paho, paced to the
- * wall clock) and flood (paho, as fast as possible). The same seed gives the same messages. */
+ * wall clock), flood (paho, as fast as possible) and blast (a raw-socket MQTT 3.1.1 publisher
+ * that writes PUBLISH packets in large batches over one TCP connection: faster than the broker,
+ * with JSON timestamps taken at publish time as a plant would send them). The same seed gives
+ * the same messages (blast: the same but for the timestamps). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +19,11 @@
 #include <string.h>
 #include <time.h>
 #include <MQTTAsync.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "config.h"
 #include "recording.h"
 #include "util.h"
@@ -826,21 +834,311 @@ out_sim:
 	return r;
 }
 
+/* ---- blast mode: a raw-socket MQTT 3.1.1 publisher (QoS 0 and 1), so that benchmarks
+ * measure the subscriber and the broker, not a client library. PUBLISH packets are encoded
+ * into one large buffer and written with one write(2) per BLAST_BUF bytes; at QoS 1 the
+ * PUBACKs are read as they come and at most BLAST_INFLIGHT messages are unacknowledged (the
+ * broker acknowledges in order, so packet ids are reused safely). */
+
+#define BLAST_BUF      (256 * 1024)
+#define BLAST_INFLIGHT 32768
+
+struct blast {
+	int fd, qos;
+	uint8_t *out;
+	size_t out_len;
+	uint16_t next_id;
+	uint64_t sent, acked;
+	uint8_t in[8192];
+	size_t in_len;
+	bool eof;
+};
+
+static int64_t wall_ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t put_varlen(uint8_t *p, size_t v)
+{
+	size_t n = 0;
+
+	do {
+		uint8_t b = v % 128;
+
+		v /= 128;
+		p[n++] = (uint8_t)(b | (v ? 0x80 : 0));
+	} while (v);
+	return n;
+}
+
+/* Reads what the broker sent: counts PUBACKs, notes end of stream. Returns 0 or -errno. */
+static int blast_read(struct blast *b)
+{
+	for (;;) {
+		ssize_t n = read(b->fd, b->in + b->in_len, sizeof(b->in) - b->in_len);
+
+		if (n == 0) {
+			b->eof = true;
+			return 0;
+		}
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		b->in_len += (size_t)n;
+		size_t pos = 0;
+
+		/* Every packet a publisher gets here is short: PUBACK (4 bytes), PINGRESP (2). */
+		while (b->in_len - pos >= 2 && b->in_len - pos >= 2 + (size_t)b->in[pos + 1]) {
+			if ((b->in[pos] & 0xF0) == 0x40)
+				b->acked++;
+			pos += 2 + b->in[pos + 1];
+		}
+		memmove(b->in, b->in + pos, b->in_len - pos);
+		b->in_len -= pos;
+	}
+}
+
+/* Writes the buffer out, reading acknowledgements meanwhile. */
+static int blast_flush(struct blast *b)
+{
+	size_t done = 0;
+
+	while (done < b->out_len) {
+		struct pollfd pfd = {.fd = b->fd, .events = POLLOUT | POLLIN};
+
+		if (poll(&pfd, 1, 10000) <= 0)
+			return -ETIMEDOUT;
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			int r = blast_read(b);
+
+			if (r < 0)
+				return r;
+			if (b->eof)
+				return -ECONNRESET;
+		}
+		if (pfd.revents & POLLOUT) {
+			ssize_t n = write(b->fd, b->out + done, b->out_len - done);
+
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return -errno;
+			if (n > 0)
+				done += (size_t)n;
+		}
+	}
+	b->out_len = 0;
+	return 0;
+}
+
+/* Waits until fewer than `limit` messages are unacknowledged (QoS 1), or for EOF. */
+static int blast_wait_acks(struct blast *b, uint64_t limit, int timeout_ms)
+{
+	while (b->sent - b->acked > limit && !b->eof) {
+		struct pollfd pfd = {.fd = b->fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return -ETIMEDOUT;
+		int r = blast_read(b);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int blast_connect(struct blast *b, const char *url, const char *client_id)
+{
+	char host[256];
+	const char *hp = url + 6, *colon;
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+	int r;
+
+	if (strncmp(url, "tcp://", 6) != 0 || !(colon = strrchr(hp, ':')) ||
+	    (size_t)(colon - hp) >= sizeof(host)) {
+		fprintf(stderr, "oeed-sim: blast needs a tcp://HOST:PORT url\n");
+		return -EINVAL;
+	}
+	memcpy(host, hp, (size_t)(colon - hp));
+	host[colon - hp] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
+		fprintf(stderr, "oeed-sim: cannot resolve %s\n", url);
+		return -EINVAL;
+	}
+	b->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	r = b->fd < 0 || connect(b->fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
+	freeaddrinfo(ai);
+	if (r < 0) {
+		fprintf(stderr, "oeed-sim: cannot connect to %s: %s\n", url, strerror(-r));
+		return r;
+	}
+	/* CONNECT: MQTT 3.1.1, clean session, keep-alive 60 s. */
+	size_t idlen = strlen(client_id);
+	uint8_t pkt[512];
+	size_t rl = 10 + 2 + idlen, n = 0;
+
+	if (idlen > 256)
+		return -EINVAL;
+	pkt[n++] = 0x10;
+	n += put_varlen(pkt + n, rl);
+	memcpy(pkt + n, "\0\4MQTT\4\2\0\74", 10);
+	n += 10;
+	pkt[n++] = (uint8_t)(idlen >> 8);
+	pkt[n++] = (uint8_t)idlen;
+	memcpy(pkt + n, client_id, idlen);
+	n += idlen;
+	if (write(b->fd, pkt, n) != (ssize_t)n)
+		return -EIO;
+	uint8_t ack[4];
+	size_t got = 0;
+
+	while (got < 4) {
+		ssize_t k = read(b->fd, ack + got, 4 - got);
+
+		if (k <= 0)
+			return -ECONNRESET;
+		got += (size_t)k;
+	}
+	if (ack[0] != 0x20 || ack[3] != 0) {
+		fprintf(stderr, "oeed-sim: %s refused the connection (CONNACK %u)\n", url, ack[3]);
+		return -ECONNREFUSED;
+	}
+	/* From here on non-blocking: acknowledgements are read between writes. */
+	int fl = fcntl(b->fd, F_GETFL);
+
+	return fl < 0 || fcntl(b->fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
+/* Appends one PUBLISH. A JSON payload's "ts" is replaced by the wall clock now. */
+static int blast_add(struct blast *b, const struct sim_msg *m, bool stamp)
+{
+	char payload[sizeof(m->payload) + 32];
+	size_t len = m->len;
+	const char *pl = m->payload;
+
+	if (stamp) {
+		const char *ts = memmem(m->payload, m->len, ",\"ts\":", 6);
+
+		if (ts) {
+			size_t pre = (size_t)(ts - m->payload) + 6;
+
+			memcpy(payload, m->payload, pre);
+			len = pre + (size_t)snprintf(payload + pre, sizeof(payload) - pre,
+						     "%" PRId64 "}", wall_ms_now());
+			pl = payload;
+		}
+	}
+	size_t rl = 2 + m->topic_len + (b->qos ? 2 : 0) + len;
+
+	if (b->out_len + rl + 5 > BLAST_BUF) {
+		int r = blast_flush(b);
+
+		if (r < 0)
+			return r;
+	}
+	if (b->qos) {
+		int r = blast_wait_acks(b, BLAST_INFLIGHT - 1, 10000);
+
+		if (r < 0)
+			return r;
+		if (++b->next_id == 0)
+			b->next_id = 1;
+	}
+	uint8_t *p = b->out + b->out_len;
+	size_t n = 0;
+
+	p[n++] = (uint8_t)(0x30 | (b->qos << 1));
+	n += put_varlen(p + n, rl);
+	p[n++] = (uint8_t)(m->topic_len >> 8);
+	p[n++] = (uint8_t)m->topic_len;
+	memcpy(p + n, m->topic, m->topic_len);
+	n += m->topic_len;
+	if (b->qos) {
+		p[n++] = (uint8_t)(b->next_id >> 8);
+		p[n++] = (uint8_t)b->next_id;
+	}
+	memcpy(p + n, pl, len);
+	b->out_len += n + len;
+	b->sent++;
+	return 0;
+}
+
+static int run_blast(const struct sim_params *p, const char *url, const char *client_id, int qos)
+{
+	struct blast b = {.fd = -1, .qos = qos};
+	struct sim s;
+	int64_t t0, dt;
+	int r;
+
+	r = sim_init(&s, p);
+	if (r < 0)
+		return r;
+	b.out = malloc(BLAST_BUF);
+	if (!b.out) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = blast_connect(&b, url, client_id);
+	if (r < 0)
+		goto out;
+	t0 = mono_ns();
+	while (r == 0 && b.sent < p->max_messages) {
+		struct sim_msg msg;
+
+		sim_next(&s, &msg);
+		r = blast_add(&b, &msg, !p->no_ts);
+	}
+	if (r == 0)
+		r = blast_flush(&b);
+	if (r == 0 && qos)
+		r = blast_wait_acks(&b, 0, 30000);
+	if (r == 0) {
+		/* DISCONNECT, then wait for the broker to close: it has read everything. */
+		b.out[0] = 0xE0;
+		b.out[1] = 0;
+		b.out_len = 2;
+		r = blast_flush(&b);
+		while (r == 0 && !b.eof) {
+			struct pollfd pfd = {.fd = b.fd, .events = POLLIN};
+
+			if (poll(&pfd, 1, 30000) <= 0)
+				break;
+			r = blast_read(&b);
+		}
+	}
+	dt = mono_ns() - t0;
+	fprintf(stderr,
+		"oeed-sim: published %" PRIu64 " messages in %.3f s (%.0f msg/s), %" PRIu64
+		" acknowledged\n",
+		b.sent, (double)dt / 1e9, dt > 0 ? (double)b.sent * 1e9 / (double)dt : 0.0,
+		qos ? b.acked : 0);
+out:
+	if (b.fd >= 0)
+		close(b.fd);
+	free(b.out);
+	sim_free(&s);
+	return r;
+}
+
 /* ---- command line */
 
 static void usage(FILE *f)
 {
 	fprintf(
-	    f, "usage: oeed-sim record --out FILE [--truth FILE.json] [--messages M] [MODEL]\n"
-	       "       oeed-sim live --url tcp://127.0.0.1:PORT [--rate MSGS_PER_S] [--qos 0|1]\n"
-	       "                     [--speed X] [--no-ts] [--duration WALL] [MODEL]\n"
-	       "       oeed-sim flood --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [MODEL]\n"
-	       "MODEL: --machines N (10) --seed S (1) --start ISO (record: 2024-01-15T06:00:00Z,\n"
-	       "       live: now) --duration D (8h) --tail D (0) --style text|json|mixed (mixed)\n"
-	       "       --ideal D (1s) --ideal-spread --jitter F (0.1) --reject P (0.02)\n"
-	       "       --count-interval D (10s, at most 30s) --stagger D (60s) --per-line N (10)\n"
-	       "       --fault-every D (40m) --idle-every D (30m) --stop-every D (5m)\n"
-	       "       --break HH:MM-HH:MM (repeatable, UTC; default 10:00-10:30) --no-breaks\n");
+	    f,
+	    "usage: oeed-sim record --out FILE [--truth FILE.json] [--messages M] [MODEL]\n"
+	    "       oeed-sim live --url tcp://127.0.0.1:PORT [--rate MSGS_PER_S] [--qos 0|1]\n"
+	    "                     [--speed X] [--no-ts] [--duration WALL] [MODEL]\n"
+	    "       oeed-sim flood --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [MODEL]\n"
+	    "       oeed-sim blast --url tcp://127.0.0.1:PORT --messages M [--qos 0|1] [--no-ts]\n"
+	    "                      [MODEL]   (raw socket; JSON ts = wall clock at publish)\n"
+	    "MODEL: --machines N (10) --seed S (1) --start ISO (record: 2024-01-15T06:00:00Z,\n"
+	    "       live: now) --duration D (8h) --tail D (0) --style text|json|mixed (mixed)\n"
+	    "       --ideal D (1s) --ideal-spread --jitter F (0.1) --reject P (0.02)\n"
+	    "       --count-interval D (10s, at most 30s) --stagger D (60s) --per-line N (10)\n"
+	    "       --fault-every D (40m) --idle-every D (30m) --stop-every D (5m)\n"
+	    "       --break HH:MM-HH:MM (repeatable, UTC; default 10:00-10:30) --no-breaks\n");
 }
 
 /* "2024-01-15T06:00:00Z" or "2024-01-15T06:00:00.250Z" (UTC only). */
@@ -1173,8 +1471,9 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		r = run_record(&p, cl.out, cl.truth);
-	} else if (strcmp(cl.mode, "live") == 0 || strcmp(cl.mode, "flood") == 0) {
-		bool flood = cl.mode[0] == 'f';
+	} else if (strcmp(cl.mode, "live") == 0 || strcmp(cl.mode, "flood") == 0 ||
+		   strcmp(cl.mode, "blast") == 0) {
+		bool flood = cl.mode[0] != 'l';
 		oeed_ms wall = cl.has_duration ? p.duration : 0;
 
 		if (!cl.url) {
@@ -1206,8 +1505,11 @@ int main(int argc, char **argv)
 		/* Live machines all come up within one counter interval. */
 		if (!cl.has_stagger)
 			p.stagger = p.count_interval;
-		r = run_publish(&p, cl.url, cl.client_id, cl.qos, flood ? 1.0 : cl.speed, flood,
-				wall);
+		if (cl.mode[0] == 'b')
+			r = run_blast(&p, cl.url, cl.client_id, cl.qos);
+		else
+			r = run_publish(&p, cl.url, cl.client_id, cl.qos, flood ? 1.0 : cl.speed,
+					flood, wall);
 	} else {
 		fprintf(stderr, "oeed-sim: unknown mode %s\n", cl.mode);
 		usage(stderr);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "report.h"
+#include "rxqueue.h"
 
 static void usage(FILE *f)
 {
@@ -59,6 +60,13 @@ static int check_config(const char *path)
 	printf("# memory budget: %zu bytes per machine, %zu machines max, %.1f MiB engine "
 	       "state in total\n",
 	       per, cfg->machines.max, (double)total / 1048576.0);
+	/* The receive queue's index and byte ring (rxqueue.h): an upper bound, touched only as
+	 * deep as a backlog reaches. */
+	double queue =
+	    (double)cfg->mqtt.queue_len * RXQUEUE_ENTRY_BYTES + (double)cfg->mqtt.queue_bytes;
+	printf("# memory budget: receive queue up to %.1f MiB (mqtt.queue_len %zu, "
+	       "mqtt.queue_bytes %.1f MiB)\n",
+	       queue / 1048576.0, cfg->mqtt.queue_len, (double)cfg->mqtt.queue_bytes / 1048576.0);
 	printf("# config OK\n");
 	config_free(cfg);
 	return EXIT_OK;

@@ -488,6 +488,15 @@ static const struct schema_key mqtt_keys[] = {
      .min = 1,
      .max = 16777216,
      .doc = "received messages waiting for the engine"},
+    {.key = "queue_bytes",
+     .type = ST_SIZE,
+     .off = MQ(queue_bytes),
+     .def = "1MiB",
+     .min = 64 * KIB,
+     .max = GIB,
+     .doc = "topic and payload bytes waiting for the engine (the queue's real bound: a full "
+	    "queue holds paho back); a larger single message is still taken when the queue is "
+	    "empty"},
     {.key = "sparkplug_rebirth",
      .type = ST_BOOL,
      .off = MQ(sparkplug_rebirth),

@@ -186,6 +186,7 @@ struct oeed_mqtt_conf {
 	struct oeed_tls_conf tls;
 	char *status_topic;	/* retained "online"/"offline" (LWT), NULL: none */
 	size_t queue_len;	/* messages the receive queue holds, default 65536 */
+	uint64_t queue_bytes;	/* topic and payload bytes it holds, default 1MiB */
 	bool sparkplug_rebirth; /* request a rebirth on unknown alias / seq gap, default false */
 };
 

@@ -31,8 +31,8 @@
 #include "secret.h"
 
 /* The receive queue's per-message limit: a larger payload is counted as too_large and not
- * queued. With it, the queue costs queue_len * 24 B + max(queue_len * 256 B, 2.1 MiB)
- * (rxqueue.h): 17.5 MiB for the default queue_len 65536. */
+ * queued. The queue costs queue_len * 24 B + max(queue_bytes, 1.1 MiB), of which only what the
+ * deepest backlog reached is touched (rxqueue.h). */
 #define MQTT_MAX_PAYLOAD	   (1024 * 1024)
 #define MQTT_DISCONNECT_TIMEOUT_MS 2000
 /* How long paho's receive thread may wait for room in a full queue before it drops the
@@ -528,6 +528,7 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 	}
 	struct rxqueue_conf qc = {
 	    .queue_len = conf->queue_len,
+	    .queue_bytes = (size_t)conf->queue_bytes,
 	    .max_payload = MQTT_MAX_PAYLOAD,
 	    .full_wait_ms = MQTT_FULL_WAIT_MS,
 	};

@@ -2,6 +2,9 @@
  * one byte ring holding "topic\0payload" records back to back. A record never wraps: when it
  * does not fit at the end it starts again at 0, so the consumer always sees it contiguous.
  *
+ * Both rings start again at their beginning whenever the queue is empty, so a steady stream
+ * that the consumer keeps up with touches only the first pages.
+ *
  * `lock` guards everything but the records' bytes. The consumer reads the oldest record
  * without the lock while fn runs; that is safe because the producer never writes over the
  * oldest record (see ring_place). */
@@ -24,6 +27,8 @@ struct qentry {
 	int64_t rx_ns;
 };
 
+_Static_assert(sizeof(struct qentry) == RXQUEUE_ENTRY_BYTES, "RXQUEUE_ENTRY_BYTES");
+
 struct rxqueue {
 	int efd;
 	size_t max_payload;
@@ -35,6 +40,8 @@ struct rxqueue {
 	size_t n_entries, q_head, q_count;
 	uint8_t *ring;
 	size_t ring_size, ring_wpos;
+	size_t ring_soft; /* records go below this (queue_bytes) unless one is alone */
+	size_t ring_used; /* bytes of the queued records */
 	struct rxqueue_stats stats;
 	/* Backpressure: the producer waits on room_cond while the queue is full; drain, nowait
 	 * and stop signal it. in_paho counts the consumer's nowait sections, stopped is for
@@ -77,9 +84,18 @@ int rxqueue_new(const struct rxqueue_conf *conf, struct rxqueue **ret)
 
 	q->n_entries = conf->queue_len;
 	q->entries = calloc(q->n_entries, sizeof(*q->entries));
-	/* Two maximal records, so that one fits while the other is being drained. */
-	q->ring_size = OEED_MAX(q->n_entries * RXQUEUE_BYTES_PER_MSG,
-				2 * (q->max_payload + RXQUEUE_MAX_TOPIC + 1));
+	/* queue_bytes bounds what is queued (and the pages touched); the allocation also
+	 * holds one maximal record, which is queued only into an empty queue. Pages beyond
+	 * what the backlog reached are never touched (the allocation is not written). */
+	if (conf->queue_bytes) {
+		q->ring_soft = conf->queue_bytes;
+		q->ring_size = OEED_MAX(q->ring_soft, q->max_payload + RXQUEUE_MAX_TOPIC + 1);
+	} else {
+		/* By count: two maximal records, so one fits while the other is drained. */
+		q->ring_size = OEED_MAX(q->n_entries * RXQUEUE_BYTES_PER_MSG,
+					2 * (q->max_payload + RXQUEUE_MAX_TOPIC + 1));
+		q->ring_soft = q->ring_size;
+	}
 	q->ring = malloc(q->ring_size);
 	if (!q->entries || !q->ring) {
 		r = -ENOMEM;
@@ -115,6 +131,8 @@ void rxqueue_free(struct rxqueue *q)
  * oldest record, so "full" and "empty" never look alike. */
 static size_t ring_place(const struct rxqueue *q, size_t need)
 {
+	/* An empty queue starts again at 0, so the pages touched stay as few as the deepest
+	 * backlog needed; a record larger than ring_soft fits only alone. */
 	if (q->q_count == 0)
 		return need <= q->ring_size ? 0 : SIZE_MAX;
 	if (q->q_count == q->n_entries)
@@ -122,7 +140,7 @@ static size_t ring_place(const struct rxqueue *q, size_t need)
 	size_t rpos = q->entries[q->q_head].off;
 	size_t wpos = q->ring_wpos;
 	if (wpos > rpos) {
-		if (q->ring_size - wpos >= need)
+		if (wpos <= q->ring_soft && q->ring_soft - wpos >= need)
 			return wpos;
 		return need < rpos ? 0 : SIZE_MAX;
 	}
@@ -150,6 +168,55 @@ static void wait_for_room(struct rxqueue *q, size_t need)
 	q->producer_waiting = false;
 }
 
+/* Stamps a receive time: strictly increasing (also across clock steps) and above every
+ * watermark handed out, so that a report tick never passes a message still on its way. Called
+ * with lock held, after any wait. */
+static int64_t stamp(struct rxqueue *q)
+{
+	int64_t rx_ns = q->wall_ns();
+	if (rx_ns <= q->last_rx_ns)
+		rx_ns = q->last_rx_ns + 1;
+	if (rx_ns <= q->watermark_floor_ns)
+		rx_ns = q->watermark_floor_ns + 1;
+	q->last_rx_ns = rx_ns;
+	return rx_ns;
+}
+
+/* Copies the record into the ring and the index. Called with lock held. Returns 0, or
+ * -ENOBUFS when there is no room. */
+static int enqueue(struct rxqueue *q, const char *topic, size_t topic_len, const void *payload,
+		   size_t len, int64_t rx_ns)
+{
+	size_t need = topic_len + 1 + len;
+	size_t off = ring_place(q, need);
+	if (off == SIZE_MAX) {
+		q->stats.dropped++;
+		return -ENOBUFS;
+	}
+	memcpy(q->ring + off, topic, topic_len);
+	q->ring[off + topic_len] = 0;
+	if (len)
+		memcpy(q->ring + off + topic_len + 1, payload, len);
+	size_t slot = q->q_head + q->q_count;
+	if (slot >= q->n_entries)
+		slot -= q->n_entries;
+	q->entries[slot] = (struct qentry){
+	    .off = off,
+	    .topic_len = (uint32_t)topic_len,
+	    .len = (uint32_t)len,
+	    .rx_ns = rx_ns,
+	};
+	q->ring_wpos = off + need;
+	q->q_count++;
+	q->ring_used += need;
+	q->stats.depth = q->q_count;
+	if (q->q_count > q->stats.high_water)
+		q->stats.high_water = q->q_count;
+	if (q->ring_used > q->stats.high_water_bytes)
+		q->stats.high_water_bytes = q->ring_used;
+	return 0;
+}
+
 int rxqueue_push(struct rxqueue *q, const char *topic, size_t topic_len, const void *payload,
 		 size_t len, rxqueue_stamped_fn stamped, void *ctx, struct rxqueue_push_info *info)
 {
@@ -162,53 +229,30 @@ int rxqueue_push(struct rxqueue *q, const char *topic, size_t topic_len, const v
 	q->stats.pushed++;
 	if (!too_large)
 		wait_for_room(q, need);
-	/* Stamped after any wait, strictly increasing (also across clock steps) and above every
-	 * watermark handed out, so that a report tick never passes a message still on its way. */
-	int64_t rx_ns = q->wall_ns();
-	if (rx_ns <= q->last_rx_ns)
-		rx_ns = q->last_rx_ns + 1;
-	if (rx_ns <= q->watermark_floor_ns)
-		rx_ns = q->watermark_floor_ns + 1;
-	q->last_rx_ns = rx_ns;
-	q->stamping = true;
-	pthread_mutex_unlock(&q->lock);
-
-	if (stamped)
+	int64_t rx_ns = stamp(q);
+	if (stamped) {
+		/* The hook (the recording) runs without the lock; meanwhile the watermark holds
+		 * at this message's receive time. */
+		q->stamping = true;
+		pthread_mutex_unlock(&q->lock);
 		stamped_rc = stamped(ctx, rx_ns, topic, topic_len, payload, len);
-
-	pthread_mutex_lock(&q->lock);
-	q->stamping = false;
+		pthread_mutex_lock(&q->lock);
+		q->stamping = false;
+	}
+	bool was_empty = q->q_count == 0;
 	if (too_large) {
 		q->stats.too_large++;
 		r = -EMSGSIZE;
 	} else {
-		size_t off = ring_place(q, need);
-		if (off == SIZE_MAX) {
-			q->stats.dropped++;
-			r = -ENOBUFS;
-		} else {
-			memcpy(q->ring + off, topic, topic_len);
-			q->ring[off + topic_len] = 0;
-			if (len)
-				memcpy(q->ring + off + topic_len + 1, payload, len);
-			size_t slot = (q->q_head + q->q_count) % q->n_entries;
-			q->entries[slot] = (struct qentry){
-			    .off = off,
-			    .topic_len = (uint32_t)topic_len,
-			    .len = (uint32_t)len,
-			    .rx_ns = rx_ns,
-			};
-			q->ring_wpos = off + need;
-			q->q_count++;
-			q->stats.depth = q->q_count;
-			if (q->q_count > q->stats.high_water)
-				q->stats.high_water = q->q_count;
-		}
+		r = enqueue(q, topic, topic_len, payload, len, rx_ns);
 	}
 	size_t depth = q->q_count;
 	pthread_mutex_unlock(&q->lock);
 
-	if (r == 0) {
+	/* The consumer is woken only when the queue turns non-empty: it drains until the queue
+	 * is empty before it clears the eventfd (rxqueue_drain), so one write per burst is
+	 * enough, not one per message. */
+	if (r == 0 && was_empty) {
 		uint64_t one = 1;
 		/* EAGAIN only when the counter is saturated: it is readable then anyway. */
 		if (write(q->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
@@ -220,21 +264,50 @@ int rxqueue_push(struct rxqueue *q, const char *topic, size_t topic_len, const v
 	return r;
 }
 
+/* Gives the ring space of the first n queued records back. Called with lock held. */
+static void release(struct rxqueue *q, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct qentry *e = &q->entries[q->q_head];
+		q->ring_used -= e->topic_len + 1 + e->len;
+		if (++q->q_head == q->n_entries)
+			q->q_head = 0;
+	}
+	q->q_count -= n;
+	if (q->q_count == 0)
+		q->q_head = 0; /* the index, too, is touched only as deep as the backlog */
+	q->stats.depth = q->q_count;
+	q->stats.drained += n;
+	if (n && q->producer_waiting)
+		pthread_cond_signal(&q->room_cond);
+}
+
 size_t rxqueue_drain(struct rxqueue *q, void (*fn)(void *ctx, const struct rxqueue_msg *m),
 		     void *ctx, size_t max)
 {
-	size_t done = 0;
-	while (done < max) {
-		pthread_mutex_lock(&q->lock);
-		if (q->q_count == 0) {
-			pthread_mutex_unlock(&q->lock);
-			break;
-		}
-		struct qentry e = q->entries[q->q_head];
-		pthread_mutex_unlock(&q->lock);
+	size_t done = 0, handed = 0, avail, head;
 
-		/* The producer never writes over the oldest record, so it is stable while fn
-		 * runs without the lock. */
+	/* The lock is taken once per RXQUEUE_RELEASE_EVERY messages, not per message: the
+	 * records handed out stay queued (the producer never writes over them) until they are
+	 * released together. */
+	pthread_mutex_lock(&q->lock);
+	avail = q->q_count;
+	head = q->q_head;
+	pthread_mutex_unlock(&q->lock);
+	while (done < max) {
+		if (avail == 0 || handed == RXQUEUE_RELEASE_EVERY) {
+			pthread_mutex_lock(&q->lock);
+			release(q, handed);
+			handed = 0;
+			avail = q->q_count;
+			head = q->q_head;
+			pthread_mutex_unlock(&q->lock);
+			if (avail == 0)
+				break;
+		}
+		const struct qentry e = q->entries[head];
+		if (++head == q->n_entries)
+			head = 0;
 		struct rxqueue_msg m = {
 		    .rx_ns = e.rx_ns,
 		    .topic = (const char *)q->ring + e.off,
@@ -244,18 +317,13 @@ size_t rxqueue_drain(struct rxqueue *q, void (*fn)(void *ctx, const struct rxque
 		};
 		fn(ctx, &m);
 		done++;
-
-		pthread_mutex_lock(&q->lock);
-		q->q_head = (q->q_head + 1) % q->n_entries;
-		q->q_count--;
-		q->stats.depth = q->q_count;
-		q->stats.drained++;
-		if (q->producer_waiting)
-			pthread_cond_signal(&q->room_cond);
-		pthread_mutex_unlock(&q->lock);
+		handed++;
+		avail--;
 	}
-	/* Cleared under the lock: a message queued after this read writes the eventfd again. */
+	/* Cleared under the lock and only when empty: a message queued after this read finds
+	 * the queue empty and writes the eventfd again. */
 	pthread_mutex_lock(&q->lock);
+	release(q, handed);
 	if (q->q_count == 0) {
 		uint64_t v;
 		if (read(q->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)

@@ -10,13 +10,14 @@
  * with the queue's lock held.
  *
  * Memory, allocated once in rxqueue_new and never grown:
- *	bytes = queue_len * 24 (the index: offset, lengths, receive time)
- *	      + max(queue_len * RXQUEUE_BYTES_PER_MSG,
- *		    2 * (max_payload + RXQUEUE_MAX_TOPIC + 1))	(the byte ring)
- * queue_len 65536 with the 1 MiB payload limit costs 1.5 MiB + 16 MiB; any queue_len costs
- * at least 2.1 MiB, so that one maximal message always fits even while another is being
- * drained. A payload over max_payload (or a topic over RXQUEUE_MAX_TOPIC) is counted as
- * too_large and not queued. */
+ *	queue_len * 24 B (the index: offset, lengths, receive time)
+ *	+ max(queue_bytes, max_payload + RXQUEUE_MAX_TOPIC + 1)  (the byte ring)
+ * Records are queued within the first queue_bytes of the ring; a record larger than that is
+ * queued only into an empty queue. Both rings restart at their beginning whenever the queue
+ * empties, so the pages touched are those the deepest backlog needed: with the defaults
+ * (queue_len 65536, queue_bytes 1 MiB) at most 1.5 MiB + 1 MiB, plus the size of the largest
+ * message received. A payload over max_payload (or a topic over RXQUEUE_MAX_TOPIC) is counted
+ * as too_large and not queued. */
 #pragma once
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,11 +27,16 @@
 #define RXQUEUE_MAX_LEN	      (16u * 1024 * 1024) /* largest queue_len */
 #define RXQUEUE_MAX_TOPIC     65535		  /* the MQTT limit on a topic name */
 #define RXQUEUE_BYTES_PER_MSG 256		  /* byte ring budget per queue entry */
+#define RXQUEUE_ENTRY_BYTES   24		  /* one index entry */
+#define RXQUEUE_RELEASE_EVERY 64 /* drained records given back to the producer at once */
 
 struct rxqueue;
 
 struct rxqueue_conf {
-	size_t queue_len;     /* messages, 1..RXQUEUE_MAX_LEN */
+	size_t queue_len; /* messages, 1..RXQUEUE_MAX_LEN */
+	/* Topic + payload bytes queued at most (a larger record only alone); 0: the ring is
+	 * max(queue_len * RXQUEUE_BYTES_PER_MSG, 2 maximal records) and all of it is used. */
+	size_t queue_bytes;
 	size_t max_payload;   /* larger payloads are counted as too_large */
 	oeed_ms full_wait_ms; /* how long a push waits for room in a full queue */
 	/* The receive clock, ns since epoch; NULL is clock_wall_ns (tests give a fake one). */
@@ -53,6 +59,7 @@ struct rxqueue_stats {
 	uint64_t waits;	    /* pushes that waited for room (backpressure) */
 	uint64_t too_large; /* over max_payload or RXQUEUE_MAX_TOPIC */
 	size_t depth, high_water;
+	size_t high_water_bytes; /* most bytes (topics and payloads) queued at once */
 };
 
 /* What rxqueue_push did besides its return value. */
