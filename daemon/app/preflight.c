@@ -341,12 +341,11 @@ static void check_contract_patterns(struct pf *p)
 			snprintf(key, sizeof(key), "contracts[%zu].machines[%zu]", i, j);
 			snprintf(
 			    msg, sizeof(msg),
-			    "%s: '%.100s' matches none of the %zu machines in machines.list "
-			    "(%s)",
+			    "%s: '%.100s' matches no machine in machines.list (%zu listed; %s)",
 			    key, c->machines[j], ms->n_list,
 			    ms->max > ms->n_list
 				? "it can still match a machine found by topic"
-				: "and machines.max leaves no room for others: it matches nothing");
+				: "machines.max leaves no room for others: it matches nothing");
 			report_at(p, key, c->line, c->column, msg);
 		}
 	}
