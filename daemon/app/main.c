@@ -1,11 +1,15 @@
 /* main.c - the command line (docs/oeed.8): options, then one of the commands.
  *
  *   oeed [-c FILE]                 run the daemon (daemon.c)
- *   oeed -c FILE --check-config    validate, print the effective config and memory budget
+ *   oeed -c FILE --check-config    validate, pre-flight (preflight.c), print the effective
+ *                                  config and memory budget
  *   oeed replay -c FILE REC...     recompute everything from recordings to stdout (replay.c)
  *   oeed report ...                a contract's evidence for one period (report.c) */
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -15,6 +19,7 @@
 #include "engine.h"
 #include "log.h"
 #include "pipeline.h"
+#include "preflight.h"
 #include "report.h"
 #include "rxqueue.h"
 
@@ -23,8 +28,13 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage:\n"
 		"  oeed [-c FILE]                  run the daemon (default " DEFAULT_CONFIG ")\n"
-		"  oeed -c FILE --check-config     validate; print the effective config and its "
-		"memory budget\n"
+		"  oeed -c FILE --check-config     validate and pre-flight (files, state_dir, "
+		"URLs);\n"
+		"                                  print the effective config and its memory "
+		"budget\n"
+		"        --as-service[=GROUP,...]  as root: check the files as the unit's user "
+		"would\n"
+		"                                  (uid/gid 65534, only the groups given)\n"
 		"  oeed replay -c FILE REC...      recompute everything from recordings (files or "
 		"directories),\n"
 		"                                  line protocol to stdout (--no-output: compute\n"
@@ -38,13 +48,14 @@ static void usage(FILE *f)
 		"Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
 }
 
-/* Builds everything the daemon would from the config (not the network): what fails here
- * would fail at start. */
-static int check_config(const char *path)
+/* Builds everything the daemon would from the config (not the network) and runs the
+ * pre-flight checks: what fails here would fail at start. */
+static int check_config(const char *path, const struct preflight_opts *opts)
 {
 	struct oeed_config *cfg;
 	struct pipeline *p;
 	struct oeed_error err = {{0}};
+	struct preflight_counts n = {0};
 	if (config_load(path, &cfg, &err) < 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		return EXIT_CONFIG;
@@ -55,6 +66,17 @@ static int check_config(const char *path)
 		return EXIT_CONFIG;
 	}
 	pipeline_free(p);
+	if (preflight_run(cfg, opts, stderr, &n, &err) < 0) {
+		fprintf(stderr, "oeed: %s\n", err.msg);
+		config_free(cfg);
+		return EXIT_RUNTIME;
+	}
+	if (n.errors) {
+		fprintf(stderr, "oeed: %s: %u error%s, %u warning%s: oeed would not start\n", path,
+			n.errors, n.errors == 1 ? "" : "s", n.warnings, n.warnings == 1 ? "" : "s");
+		config_free(cfg);
+		return EXIT_CONFIG;
+	}
 	config_print(cfg, stdout);
 	size_t per = engine_bytes_per_machine(cfg), total = engine_bytes_total(cfg);
 	printf("# memory budget: %zu bytes per machine, %zu machines max, %.1f MiB engine "
@@ -67,15 +89,45 @@ static int check_config(const char *path)
 	printf("# memory budget: receive queue up to %.1f MiB (mqtt.queue_len %zu, "
 	       "mqtt.queue_bytes %.1f MiB)\n",
 	       queue / 1048576.0, cfg->mqtt.queue_len, (double)cfg->mqtt.queue_bytes / 1048576.0);
-	printf("# config OK\n");
+	if (n.warnings)
+		printf("# config OK, %u warning%s (on stderr)\n", n.warnings,
+		       n.warnings == 1 ? "" : "s");
+	else
+		printf("# config OK\n");
 	config_free(cfg);
 	return EXIT_OK;
+}
+
+/* "--as-service=oeed-secrets,ssl-cert": the emulated service user's supplementary groups
+ * (what the unit gives with SupplementaryGroups=). */
+static int parse_groups(const char *list, struct preflight_opts *opts)
+{
+	char buf[512];
+	char *save = NULL;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *g = strtok_r(buf, ",", &save); g; g = strtok_r(NULL, ",", &save)) {
+		struct group *gr = getgrnam(g);
+		char *end;
+		unsigned long id = strtoul(g, &end, 10);
+		if (!gr && (*end || end == g)) {
+			fprintf(stderr, "oeed: --as-service: unknown group '%s'\n", g);
+			return -EINVAL;
+		}
+		if (opts->n_groups == PREFLIGHT_MAX_GROUPS) {
+			fprintf(stderr, "oeed: --as-service: more than %d groups\n",
+				PREFLIGHT_MAX_GROUPS);
+			return -EINVAL;
+		}
+		opts->groups[opts->n_groups++] = gr ? gr->gr_gid : (gid_t)id;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	const char *cfg_path = DEFAULT_CONFIG;
 	bool check = false, replay = false, no_output = false;
+	struct preflight_opts pf = {0};
 	int argi = 1;
 	log_init();
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
@@ -84,10 +136,13 @@ int main(int argc, char **argv)
 		replay = true;
 		argi = 2;
 	}
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-	    {"version", no_argument, NULL, 'V'},      {"no-output", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check-config", no_argument, NULL, 'k'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"no-output", no_argument, NULL, 'n'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"as-service", optional_argument, NULL, 's'},
+					     {NULL, 0, NULL, 0}};
 	optind = argi;
 	int o;
 	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
@@ -101,6 +156,11 @@ int main(int argc, char **argv)
 		case 'n':
 			no_output = true;
 			break;
+		case 's':
+			pf.as_service = true;
+			if (optarg && parse_groups(optarg, &pf) < 0)
+				return EXIT_CONFIG;
+			break;
 		case 'V':
 			printf("oeed %s\n", OEED_VERSION);
 			return EXIT_OK;
@@ -112,8 +172,13 @@ int main(int argc, char **argv)
 			return EXIT_CONFIG;
 		}
 	}
+	if (pf.as_service && !check) {
+		fprintf(stderr, "oeed: --as-service goes with --check-config\n");
+		usage(stderr);
+		return EXIT_CONFIG;
+	}
 	if (check)
-		return check_config(cfg_path);
+		return check_config(cfg_path, &pf);
 	if (replay) {
 		if (optind >= argc) {
 			fprintf(stderr, "oeed replay: no recordings given\n");

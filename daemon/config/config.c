@@ -423,7 +423,8 @@ static const struct schema_key mqtt_keys[] = {
     {.key = "password_file",
      .type = ST_SECRET,
      .off = MQ(password_file),
-     .doc = "the password is the file's content (one line), never in the config"},
+     .doc = "the password is the file's content (one line), never in the config; "
+	    "`credential:NAME` reads `$CREDENTIALS_DIRECTORY/NAME` (operations.md, Secrets)"},
     {.key = "qos",
      .type = ST_INT,
      .off = MQ(qos),

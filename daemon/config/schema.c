@@ -510,6 +510,8 @@ static int read_list(struct loader *ld, const struct schema_key *k, const struct
 		if (!n)
 			continue;
 		size_t old = path_key(ld, k->key);
+		if (total == *count)
+			record_pos(ld, n); /* where the list starts (its first file) */
 		r = expect_list(ld, n);
 		if (r == 0 && k->max_items && total + list_len(n) > k->max_items)
 			r = fail(ld, n, "more than %zu %s", k->max_items, k->key);
@@ -1024,10 +1026,10 @@ static void doc_type(FILE *out, const struct schema_key *k)
 		fputs("string", out);
 		break;
 	case ST_PATH:
-		fputs("path", out);
+		fputs("path or `credential:NAME`", out);
 		break;
 	case ST_SECRET:
-		fputs("secret file (path or `credential:NAME`)", out);
+		fputs("secret file: path or `credential:NAME`", out);
 		break;
 	case ST_BOOL:
 		fputs("boolean", out);

@@ -382,6 +382,24 @@ static int dup_str(char **dst, const char *src)
 	return *dst ? 0 : -ENOMEM;
 }
 
+/* A TLS file of the config, resolved (credential:NAME) and checked now: a missing or unreadable
+ * file fails at start with its key and path instead of an OpenSSL line at every reconnect. */
+static int tls_file(char **dst, const char *spec, const char *what, struct oeed_error *err)
+{
+	char path[4096];
+	int r;
+	if (!spec)
+		return 0;
+	if ((r = secret_path(spec, what, path, sizeof(path), err)) < 0 ||
+	    (r = secret_check_file(path, what, err)) < 0)
+		return r;
+	if (dup_str(dst, path) < 0) {
+		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int secs_from_ms(oeed_ms ms)
 {
 	if (ms <= 0)
@@ -503,14 +521,16 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 
 	if (dup_str(&c->url, conf->url) < 0 || dup_str(&c->client_id, conf->client_id) < 0 ||
 	    dup_str(&c->username, conf->username) < 0 ||
-	    dup_str(&c->status_topic, conf->status_topic) < 0 ||
-	    (conf->has_tls && (dup_str(&c->ca_file, conf->tls.ca_file) < 0 ||
-			       dup_str(&c->cert_file, conf->tls.cert_file) < 0 ||
-			       dup_str(&c->key_file, conf->tls.key_file) < 0))) {
+	    dup_str(&c->status_topic, conf->status_topic) < 0) {
 		r = -ENOMEM;
 		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
 		goto fail;
 	}
+	if (conf->has_tls &&
+	    ((r = tls_file(&c->ca_file, conf->tls.ca_file, "mqtt.tls.ca_file", err)) < 0 ||
+	     (r = tls_file(&c->cert_file, conf->tls.cert_file, "mqtt.tls.cert_file", err)) < 0 ||
+	     (r = tls_file(&c->key_file, conf->tls.key_file, "mqtt.tls.key_file", err)) < 0))
+		goto fail;
 	if (conf->password_file) {
 		r = secret_read(conf->password_file, "mqtt.password_file", &c->password, err);
 		if (r < 0)

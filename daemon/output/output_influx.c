@@ -946,8 +946,8 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 	curl_easy_setopt(o->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
 	curl_easy_setopt(o->curl, CURLOPT_XFERINFODATA, o);
 	curl_easy_setopt(o->curl, CURLOPT_NOPROGRESS, 0L);
-	if (conf->ca_file)
-		curl_easy_setopt(o->curl, CURLOPT_CAINFO, conf->ca_file);
+	if (o->ca_file)
+		curl_easy_setopt(o->curl, CURLOPT_CAINFO, o->ca_file);
 	curl_easy_setopt(o->curl, CURLOPT_SSL_VERIFYPEER, conf->verify ? 1L : 0L);
 	curl_easy_setopt(o->curl, CURLOPT_SSL_VERIFYHOST, conf->verify ? 2L : 0L);
 	r = 0;
@@ -993,10 +993,21 @@ static int influx_open(const struct oeed_output_conf *conf, const char *state_di
 
 	o->name = strdup(conf->name ? conf->name : "influxdb");
 	o->database = xstrdup(conf->database);
-	o->ca_file = xstrdup(conf->ca_file);
 	o->verify = conf->verify;
-	if (!o->name || (conf->database && !o->database) || (conf->ca_file && !o->ca_file))
+	if (!o->name || (conf->database && !o->database))
 		goto out;
+	if (conf->ca_file) {
+		/* checked now: curl would fail every request, and the spool fill, without a word
+		 * about the file at start */
+		char what[128], path[4096];
+		snprintf(what, sizeof(what), "output %s: ca_file", o->name);
+		if ((r = secret_path(conf->ca_file, what, path, sizeof(path), err)) < 0 ||
+		    (r = secret_check_file(path, what, err)) < 0)
+			goto out;
+		r = -ENOMEM;
+		if (!(o->ca_file = strdup(path)))
+			goto out;
+	}
 	/* every value is the loaded config's, defaults and bounds included (config.c) */
 	o->api = conf->api;
 	o->gzip = conf->gzip;
