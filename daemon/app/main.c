@@ -28,6 +28,9 @@ static void usage(FILE *f)
 		"directories),\n"
 		"                                  line protocol to stdout (--no-output: compute\n"
 		"                                  everything, write nothing: for benchmarks)\n"
+		"                                  --by-event-time: every event at its own time\n"
+		"                                  (however late it came) and the open periods\n"
+		"                                  final at the end\n"
 		"  oeed report -c FILE --contract NAME --period LABEL [--html FILE] REC...\n"
 		"                                  a contract's evidence for one period (LABEL:\n"
 		"                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 "
@@ -59,6 +62,11 @@ static int check_config(const char *path)
 	printf("# memory budget: %zu bytes per machine, %zu machines max, %.1f MiB engine "
 	       "state in total\n",
 	       per, cfg->machines.max, (double)total / 1048576.0);
+	unsigned late_events;
+	size_t late = engine_lateness_bytes(cfg, &late_events);
+	printf("# of which late events: %zu bytes per machine (%u state events, %d samples per "
+	       "counter)\n",
+	       late, late_events, late_events ? 8 : 0);
 	printf("# config OK\n");
 	config_free(cfg);
 	return EXIT_OK;
@@ -67,7 +75,7 @@ static int check_config(const char *path)
 int main(int argc, char **argv)
 {
 	const char *cfg_path = DEFAULT_CONFIG;
-	bool check = false, replay = false, no_output = false;
+	bool check = false, replay = false, no_output = false, event_time = false;
 	int argi = 1;
 	log_init();
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
@@ -76,10 +84,13 @@ int main(int argc, char **argv)
 		replay = true;
 		argi = 2;
 	}
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
-	    {"version", no_argument, NULL, 'V'},      {"no-output", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+					     {"check-config", no_argument, NULL, 'k'},
+					     {"version", no_argument, NULL, 'V'},
+					     {"no-output", no_argument, NULL, 'n'},
+					     {"help", no_argument, NULL, 'h'},
+					     {"by-event-time", no_argument, NULL, 'e'},
+					     {NULL, 0, NULL, 0}};
 	optind = argi;
 	int o;
 	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
@@ -92,6 +103,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			no_output = true;
+			break;
+		case 'e':
+			event_time = true;
 			break;
 		case 'V':
 			printf("oeed %s\n", OEED_VERSION);
@@ -112,7 +126,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return EXIT_CONFIG;
 		}
-		return replay_main(cfg_path, argv + optind, argc - optind, no_output);
+		return replay_main(cfg_path, argv + optind, argc - optind, no_output, event_time);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "oeed: unexpected argument '%s'\n", argv[optind]);

@@ -289,6 +289,13 @@ size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 	       2 * sizeof(int32_t);
 }
 
+size_t engine_lateness_bytes(const struct oeed_config *cfg, unsigned *ret_events)
+{
+	unsigned n = config_tl_len(cfg);
+	*ret_events = n;
+	return n * sizeof(struct tl_entry) + (n ? CNT__COUNT * CS_LEN * sizeof(struct csample) : 0);
+}
+
 size_t engine_bytes_total(const struct oeed_config *cfg)
 {
 	return sizeof(struct engine) + cfg->machines.max * engine_bytes_per_machine(cfg) +

@@ -100,6 +100,9 @@ void engine_free(struct engine *e);
 /* Bytes the engine holds per machine and in total for the config (for --check-config). */
 size_t engine_bytes_per_machine(const struct oeed_config *cfg);
 size_t engine_bytes_total(const struct oeed_config *cfg);
+/* Of those per machine: the history kept for late events (docs/kpi.md "Time"), and how many
+ * state events it holds. */
+size_t engine_lateness_bytes(const struct oeed_config *cfg, unsigned *ret_events);
 
 /* Finds or adds the machine `id`; a new machine keeps the n_tags tags (from its topic; may be
  * NULL). Returns the machine's index (>= 0) or -ENOSPC when machines.max is reached (counted),
