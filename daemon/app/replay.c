@@ -185,8 +185,9 @@ int replay_main(const char *cfg_path, char *const *recs, int n_recs, bool discar
 		rc = EXIT_RUNTIME;
 	}
 	pipeline_final_tick(p);
-	if (event_time)
-		pipeline_flush(p);
+	/* the recording has ended: the finals still waiting for late events are written (the
+	 * live daemon keeps them in its checkpoint and writes them after a restart) */
+	pipeline_flush(p);
 	flush_out(p, &out, 0);
 	fflush(stdout);
 	struct pipeline_stats st;
