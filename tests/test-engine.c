@@ -421,9 +421,10 @@ static void test_late_and_skewed(void)
 	engine_get_stats(f->e, &es);
 	CHECK_INT(es.late, 1);
 	CHECK_INT(es.skewed, 1);
-	/* applied at the latest time, 100 s, where the down state already starts: a change gets
-	 * its own millisecond, so it lands at 100.001 s */
-	CHECK_INT(f->cap.st[2].ts, S(100) + 1);
+	/* max_lateness 0: applied at the latest time, 100 s, where the down state already
+	 * starts (a change gets its own millisecond, so it lands at 100.001 s); its evidence
+	 * keeps its own time */
+	CHECK_INT(f->cap.st[2].ts, S(50));
 	CHECK_INT(f->cap.st[3].ts, S(300));
 	const struct rec *d = find(&f->cap, "m", "day", false);
 	/* run 0..100, down 100..100.001, run 100.001..300, idle 300..400 */
@@ -743,6 +744,144 @@ static void test_same_millisecond(void)
 	free(f);
 }
 
+/* Late and buffered events land at their own time (docs/kpi.md "Time"): random streams of
+ * three machines (states, cumulative and incremental counts, cycles) delivered shuffled
+ * within max_lateness, with report-tick advances in between, give the same day finals as the
+ * same events sorted by event time. */
+struct tev {
+	int m, kind;
+	oeed_ms ts, rx;
+	int cat;
+	double v;
+};
+
+static uint64_t rng_state;
+static unsigned rnd(unsigned n)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (unsigned)((rng_state >> 33) % n);
+}
+
+static int tev_by_rx(const void *a, const void *b)
+{
+	const struct tev *x = a, *y = b;
+	if (x->rx != y->rx)
+		return x->rx < y->rx ? -1 : 1;
+	return x->ts < y->ts ? -1 : x->ts > y->ts;
+}
+
+static void run_stream(struct fixture *f, oeed_ms microstop, const struct tev *ev, size_t n)
+{
+	fixture_config(f, 0, microstop, 4, false);
+	f->cfg.machines.defaults.max_lateness_ms = 600000;
+	fixture_start(f);
+	static const char *const names[] = {"m0", "m1", "m2"};
+	static const char *const raw[] = {"RUN", "IDLE", "FAULT", "BREAK"};
+	static const enum oeed_category cats[] = {CAT_RUNNING, CAT_IDLE, CAT_DOWN, CAT_PLANNED};
+	oeed_ms next_tick = (ev[0].rx / 10000 + 1) * 10000;
+	for (size_t i = 0; i < n; i++) {
+		for (; next_tick <= ev[i].rx; next_tick += 10000)
+			engine_advance(f->e, next_tick);
+		int m = engine_machine(f->e, names[ev[i].m], 2, NULL, 0);
+		switch (ev[i].kind) {
+		case 0:
+			engine_state(f->e, m, ev[i].ts, ev[i].rx, cats[ev[i].cat], raw[ev[i].cat],
+				     strlen(raw[ev[i].cat]), ev[i].cat == 2 ? "fault" : "");
+			break;
+		case 1:
+			engine_count(f->e, m, ev[i].ts, ev[i].rx, CNT_TOTAL, ev[i].v,
+				     COUNTS_CUMULATIVE);
+			break;
+		case 2:
+			engine_count(f->e, m, ev[i].ts, ev[i].rx, CNT_GOOD, ev[i].v,
+				     COUNTS_INCREMENTS);
+			break;
+		default:
+			engine_cycle(f->e, m, ev[i].ts, ev[i].rx, ev[i].v, false);
+		}
+	}
+	engine_advance(f->e, ev[n - 1].rx + 86400000);
+}
+
+static void test_late_events_sorted_equal(void)
+{
+	enum { N = 9000 };
+	struct tev *ev = calloc(N, sizeof(*ev));
+	struct fixture *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	for (oeed_ms microstop = 0; microstop <= 30000; microstop += 30000) {
+		rng_state = 14 + (uint64_t)microstop;
+		size_t n = 0;
+		for (int m = 0; m < 3; m++) {
+			oeed_ms t = DAY0 + 3600000 * 20 + rnd(60000);
+			double counter = 1000;
+			while (n < (size_t)(m + 1) * N / 3 && t < DAY0 + 3 * 86400000LL) {
+				struct tev *x = &ev[n++];
+				x->m = m;
+				x->ts = t;
+				unsigned k = rnd(10);
+				x->kind = k < 3 ? 0 : k < 5 ? 1 : k < 8 ? 2 : 3;
+				x->cat = (int)rnd(4);
+				if (x->kind == 1)
+					x->v = (counter += rnd(40));
+				else if (x->kind == 2)
+					x->v = rnd(5);
+				else
+					x->v = 1.5 + rnd(100) / 10.0;
+				t += 20000 + rnd(100000); /* a few events per max_lateness */
+			}
+		}
+		for (size_t i = 0; i < n; i++)
+			ev[i].rx = ev[i].ts;
+		qsort(ev, n, sizeof(*ev), tev_by_rx);
+		run_stream(a, microstop, ev, n);
+		for (size_t i = 0; i < n; i++)
+			ev[i].rx = ev[i].ts + rnd(540000); /* delivered up to 9 min late */
+		qsort(ev, n, sizeof(*ev), tev_by_rx);
+		run_stream(b, microstop, ev, n);
+		struct engine_stats sa, sb;
+		engine_get_stats(a->e, &sa);
+		engine_get_stats(b->e, &sb);
+		CHECK_INT(sa.late, 0);
+		CHECK_INT(sb.late, 0);
+		CHECK(sb.reordered > n / 4);
+		size_t finals = 0, mismatched = 0;
+		for (size_t i = 0; i < a->cap.n_kpi; i++) {
+			const struct rec *ra = &a->cap.kpi[i];
+			if (!ra->final)
+				continue;
+			finals++;
+			const struct rec *rb = NULL;
+			for (size_t j = 0; j < b->cap.n_kpi && !rb; j++)
+				if (b->cap.kpi[j].final && b->cap.kpi[j].start == ra->start &&
+				    strcmp(b->cap.kpi[j].machine, ra->machine) == 0)
+					rb = &b->cap.kpi[j];
+			CHECK(rb != NULL);
+			if (!rb)
+				continue;
+			for (int k = 0; k < KF__COUNT; k++) {
+				bool ha = kpi_has(&ra->kv, (enum kpi_field)k),
+				     hb = kpi_has(&rb->kv, (enum kpi_field)k);
+				if (ha != hb || (ha && fabs(ra->kv.v[k] - rb->kv.v[k]) > 1e-9)) {
+					if (mismatched++ < 5)
+						fprintf(stderr,
+							"%s day %lld field %d: sorted %.6f, "
+							"shuffled %.6f\n",
+							ra->machine, (long long)ra->start, k,
+							ha ? ra->kv.v[k] : NAN,
+							hb ? rb->kv.v[k] : NAN);
+				}
+			}
+		}
+		CHECK_INT(finals, 9);
+		CHECK_INT(mismatched, 0);
+		teardown(a);
+		teardown(b);
+	}
+	free(ev);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	test_basic_kpis();
@@ -760,5 +899,6 @@ int main(void)
 	test_checkpoint_roundtrip();
 	test_contract_rolling();
 	test_same_millisecond();
+	test_late_events_sorted_equal();
 	TEST_END();
 }

@@ -708,6 +708,44 @@ class LiveTests:
             assert "matches no source" in d.logtext()
             assert "1048577 bytes is over the 1048576 byte limit" in d.logtext()
 
+    def test_f_late_events_land_at_their_own_time(self):
+        """Issue 14: a JSON device's stop and recovery sent together 1 s after the recovery,
+        and a Sparkplug DDATA with is_historical metrics stamped 2 s and 1 s before arrival,
+        both after report ticks accounted that time: each lands at its own timestamp, so the
+        1 s stop is 1 s of down time (not 1 ms), counted reordered, not late."""
+        with Mosquitto() as mq, Daemon(mq.url, "late") as d:
+            wait_online(mq.port, "st/late")
+            t0 = now_ms()
+            mq.publish("j/jl/data", json.dumps({"state": "RUN", "ts": t0}))
+            mq.publish("spBv1.0/plant1/NBIRTH/edge9", payload(
+                [metric("bdSeq", datatype=UINT64, value=0)], ts=t0, seq=0))
+            mq.publish("spBv1.0/plant1/DBIRTH/edge9/sph", payload(
+                [metric("Machine/State", 1, INT32, 1)], ts=t0, seq=1))
+            time.sleep(4.5)  # 1 s report ticks account the running time up to now
+            t = now_ms()
+            mq.publish("j/jl/data", json.dumps({"state": "STOP", "ts": t - 2007}))
+            mq.publish("j/jl/data", json.dumps({"state": "RUN", "ts": t - 1007}))
+
+            def historical(value, ts):
+                return metric(alias=1, datatype=INT32, value=value, ts=ts) + pb_varint(5, 1)
+            mq.publish("spBv1.0/plant1/DDATA/edge9/sph", payload(
+                [historical(3, t - 2000), historical(1, t - 1000)], ts=t, seq=2))
+            st = d.wait_messages(6)
+
+            def both():
+                k = [d.out.kpi(m, "1h") for m in ("jl", "sph")]
+                return all(k) and all(x.get("failures") == 1 for x in k)
+            d.wait_for(both, "KPI lines with the stops")
+            for m in ("jl", "sph"):
+                k = d.out.kpi(m, "1h")
+                assert k["down_s"] == 1.0 and k["mttr_s"] == 1.0, (m, k)
+            assert [s[4] for s in d.out.states("jl")] == [t0, t - 2007, t - 1007]
+            assert [s[:3] for s in d.out.states("sph")][1:] == [("down", "3", "fault"),
+                                                               ("running", "1", "")]
+            assert [s[4] for s in d.out.states("sph")][1:] == [t - 2000, t - 1000]
+            st = d.out.self_metrics()
+            assert st["late"] == 0 and st["reordered"] >= 4, st
+
 
 if __name__ == "__main__":
     TestCase.main(LiveTests)

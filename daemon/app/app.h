@@ -11,4 +11,5 @@ enum { EXIT_OK = 0, EXIT_CONFIG = 1, EXIT_RUNTIME = 2 };
 /* oeed [-c FILE]: the live daemon (daemon.c). */
 int daemon_main(const char *cfg_path);
 /* oeed replay -c FILE REC...: everything recomputed from recordings to stdout (replay.c). */
-int replay_main(const char *cfg_path, char *const *recs, int n_recs, bool discard);
+int replay_main(const char *cfg_path, char *const *recs, int n_recs, bool discard,
+		bool by_event_time);

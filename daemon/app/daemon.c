@@ -60,6 +60,7 @@ static void self_metrics(void *ctx, struct pipeline *p, oeed_ms ts)
 	s.unmatched = ps.ingest.unmatched;
 	s.unmapped = ps.ingest.unmapped;
 	s.late = ps.engine.late;
+	s.reordered = ps.engine.reordered;
 	s.skewed = ps.engine.skewed;
 	s.machines = ps.engine.machines;
 	s.machines_dropped = ps.engine.machines_dropped;

@@ -39,6 +39,9 @@ static void usage(FILE *f)
 		"directories),\n"
 		"                                  line protocol to stdout (--no-output: compute\n"
 		"                                  everything, write nothing: for benchmarks)\n"
+		"                                  --by-event-time: every event at its own time\n"
+		"                                  (however late it came) and the open periods\n"
+		"                                  final at the end\n"
 		"  oeed report -c FILE --contract NAME --period LABEL [--html FILE] REC...\n"
 		"                                  a contract's evidence for one period (LABEL:\n"
 		"                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 "
@@ -82,6 +85,11 @@ static int check_config(const char *path, const struct preflight_opts *opts)
 	printf("# memory budget: %zu bytes per machine, %zu machines max, %.1f MiB engine "
 	       "state in total\n",
 	       per, cfg->machines.max, (double)total / 1048576.0);
+	unsigned late_events;
+	size_t late = engine_lateness_bytes(cfg, &late_events);
+	printf("# of which late events: %zu bytes per machine (%u state events, %d samples per "
+	       "counter)\n",
+	       late, late_events, late_events ? 8 : 0);
 	/* The receive queue's index and byte ring (rxqueue.h): an upper bound, touched only as
 	 * deep as a backlog reaches. */
 	double queue =
@@ -126,7 +134,7 @@ static int parse_groups(const char *list, struct preflight_opts *opts)
 int main(int argc, char **argv)
 {
 	const char *cfg_path = DEFAULT_CONFIG;
-	bool check = false, replay = false, no_output = false;
+	bool check = false, replay = false, no_output = false, event_time = false;
 	struct preflight_opts pf = {0};
 	int argi = 1;
 	log_init();
@@ -136,13 +144,11 @@ int main(int argc, char **argv)
 		replay = true;
 		argi = 2;
 	}
-	static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-					     {"check-config", no_argument, NULL, 'k'},
-					     {"version", no_argument, NULL, 'V'},
-					     {"no-output", no_argument, NULL, 'n'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"as-service", optional_argument, NULL, 's'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},  {"check-config", no_argument, NULL, 'k'},
+	    {"version", no_argument, NULL, 'V'},       {"no-output", no_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},	       {"as-service", optional_argument, NULL, 's'},
+	    {"by-event-time", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0}};
 	optind = argi;
 	int o;
 	while ((o = getopt_long(argc, argv, "+c:hV", opts, NULL)) != -1) {
@@ -160,6 +166,9 @@ int main(int argc, char **argv)
 			pf.as_service = true;
 			if (optarg && parse_groups(optarg, &pf) < 0)
 				return EXIT_CONFIG;
+			break;
+		case 'e':
+			event_time = true;
 			break;
 		case 'V':
 			printf("oeed %s\n", OEED_VERSION);
@@ -185,7 +194,7 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return EXIT_CONFIG;
 		}
-		return replay_main(cfg_path, argv + optind, argc - optind, no_output);
+		return replay_main(cfg_path, argv + optind, argc - optind, no_output, event_time);
 	}
 	if (optind < argc) {
 		fprintf(stderr, "oeed: unexpected argument '%s'\n", argv[optind]);

@@ -29,6 +29,34 @@
 
 #define HIST_SLOTS  7 /* 6 slots span the window, one more is being filled */
 #define MAX_REASONS 8
+/* The history kept for events that come late (docs/kpi.md "Time"): one state event per
+ * TL_PER_MS of the largest max_lateness, at least TL_MIN, at most TL_MAX; CS_LEN samples of
+ * each cumulative counter. */
+#define TL_PER_MS 30000
+#define TL_MIN	  16
+#define TL_MAX	  4096
+#define CS_LEN	  8
+
+/* One state event of the recent history (repeats too: a late change may make a repeat a
+ * change). ts is where it was applied (its own millisecond). 24 bytes. */
+struct tl_entry {
+	oeed_ms ts;
+	uint64_t hash; /* raw state and reason */
+	int8_t cat;
+	int8_t reason_idx;
+	int8_t acc_cat;	   /* what its time was accounted as: running for a micro-stop */
+	int8_t acc_reason; /* -1 for a micro-stop */
+	uint8_t flags;
+};
+#define TL_REPEAT   1u /* a repeat of the state before it: no change */
+#define TL_FAILED   2u /* a failure was counted at its time */
+#define TL_FROM_RUN 4u /* a change from running (a micro-stop candidate) */
+
+/* One cumulative counter sample. */
+struct csample {
+	oeed_ms ts;
+	double v;
+};
 
 struct window {
 	oeed_ms len;	/* W */
@@ -58,6 +86,7 @@ struct period_state {
 	uint32_t reason_failures[MAX_REASONS];
 	/* the last closed period, kept for contract finals */
 	oeed_ms last_start, last_end;
+	bool last_final; /* its final record is written (else it waits for late events) */
 	struct kpi_acc last_acc;
 	oeed_ms last_reason_ms[MAX_REASONS][CAT__COUNT];
 	uint32_t last_reason_failures[MAX_REASONS];
@@ -79,6 +108,16 @@ struct machine {
 	oeed_ms state_since;
 
 	oeed_ms acc_until; /* accounted up to here */
+	oeed_ms acc_hi;	   /* the latest time ever accounted (window ring edges) */
+	oeed_ms lateness;  /* the machine's max_lateness */
+	oeed_ms hold;	   /* finals wait this long: the largest lateness of its sources */
+	uint64_t state_hash;
+	oeed_ms state_own;	/* the current state's own time (before its own millisecond) */
+	unsigned tl_n, tl_head; /* the state history ring (logical order from tl_head) */
+	int tl_cur;		/* logical index of the current state's entry, -1 */
+	bool tl_lost;		/* entries were dropped: nothing before tl[0] is known */
+	unsigned cs_n[CNT__COUNT];
+	bool cs_lost[CNT__COUNT];
 	oeed_ms last_ts;   /* latest event time */
 	oeed_ms last_rx;   /* receive time of that event */
 	oeed_ms last_seen; /* machine time of the last sign of life */
@@ -102,6 +141,8 @@ struct machine {
 				    NULL when no source has cycles */
 	int64_t *slot_idx;
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
+	struct tl_entry *tl;			     /* tl_len entries, NULL when tl_len is 0 */
+	struct csample *cs;			     /* CNT__COUNT * CS_LEN */
 };
 
 static const char *const contract_status_names[CS__COUNT] = {
@@ -127,8 +168,12 @@ struct engine {
 	struct engine_sink sink;
 	struct window windows[OEED_MAX_WINDOWS * 2];
 	size_t n_windows;
-	unsigned buckets; /* B */
-	bool cycles;	  /* some source carries cycles: windows and periods keep histograms */
+	unsigned buckets;     /* B */
+	unsigned tl_len;      /* state history entries per machine */
+	oeed_ms src_lateness; /* of the source feeding the current message, -1 */
+	bool rerun;	      /* re-applying history after a late event: no evidence */
+	oeed_ms evidence_ts;  /* a late change's own time for its evidence, or NONE */
+	bool cycles;	      /* some source carries cycles: windows and periods keep histograms */
 	int period_slot[PERIOD__COUNT]; /* index among the tracked periods */
 	bool period_on[PERIOD__COUNT];
 	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
@@ -149,9 +194,12 @@ struct engine {
 	struct engine_stats stats;
 };
 
-static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods, bool cycles)
+static size_t machine_extra_bytes(size_t n_windows, unsigned buckets, size_t n_periods, bool cycles,
+				  unsigned tl_len)
 {
-	return n_windows * buckets * sizeof(struct wbucket) +
+	return tl_len * sizeof(struct tl_entry) +
+	       (tl_len ? CNT__COUNT * CS_LEN * sizeof(struct csample) : 0) +
+	       n_windows * buckets * sizeof(struct wbucket) +
 	       (cycles ? n_windows * HIST_SLOTS * (sizeof(struct hist) + sizeof(int64_t)) : 0) +
 	       n_periods * sizeof(struct period_state) +
 	       (cycles ? n_periods * 2 * sizeof(struct hist) : 0);
@@ -203,6 +251,26 @@ static size_t config_windows(const struct oeed_config *cfg, oeed_ms *lens, bool 
 	return n;
 }
 
+/* The largest max_lateness any machine or source may have. */
+static oeed_ms config_max_lateness(const struct oeed_config *cfg)
+{
+	oeed_ms l = cfg->machines.defaults.max_lateness_ms;
+	for (size_t i = 0; i < cfg->machines.n_list; i++)
+		l = OEED_MAX(l, cfg->machines.list[i].max_lateness_ms);
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		l = OEED_MAX(l, cfg->sources[i].max_lateness_ms);
+	return l;
+}
+
+static unsigned config_tl_len(const struct oeed_config *cfg)
+{
+	oeed_ms l = config_max_lateness(cfg);
+	if (l <= 0)
+		return 0;
+	oeed_ms n = l / TL_PER_MS;
+	return (unsigned)(n < TL_MIN ? TL_MIN : n > TL_MAX ? TL_MAX : n);
+}
+
 static unsigned config_buckets(const struct oeed_config *cfg)
 {
 	return (unsigned)cfg->report.window_buckets;
@@ -216,8 +284,16 @@ size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 	bool on[PERIOD__COUNT];
 	size_t np = config_periods(cfg, on);
 	return sizeof(struct machine) +
-	       machine_extra_bytes(nw, config_buckets(cfg), np, config_has_cycles(cfg)) +
+	       machine_extra_bytes(nw, config_buckets(cfg), np, config_has_cycles(cfg),
+				   config_tl_len(cfg)) +
 	       2 * sizeof(int32_t);
+}
+
+size_t engine_lateness_bytes(const struct oeed_config *cfg, unsigned *ret_events)
+{
+	unsigned n = config_tl_len(cfg);
+	*ret_events = n;
+	return n * sizeof(struct tl_entry) + (n ? CNT__COUNT * CS_LEN * sizeof(struct csample) : 0);
 }
 
 size_t engine_bytes_total(const struct oeed_config *cfg)
@@ -256,10 +332,16 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static uint64_t engine_layout_hash(const struct engine *e)
 {
 	uint64_t h = 1469598103934665603ull;
-	size_t sizes[] = {sizeof(struct machine), sizeof(struct period_state),
-			  sizeof(struct wbucket), sizeof(struct hist),
-			  e->n_windows,		  e->buckets,
-			  e->n_reasons,		  e->cycles};
+	size_t sizes[] = {sizeof(struct machine),
+			  sizeof(struct period_state),
+			  sizeof(struct wbucket),
+			  sizeof(struct hist),
+			  e->n_windows,
+			  e->buckets,
+			  e->n_reasons,
+			  e->cycles,
+			  e->tl_len,
+			  sizeof(struct tl_entry)};
 	h = fnv(h, sizes, sizeof(sizes));
 	for (size_t w = 0; w < e->n_windows; w++)
 		h = fnv(h, &e->windows[w].len, sizeof(e->windows[w].len));
@@ -280,6 +362,9 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	e->sink = *sink;
 	e->buckets = config_buckets(cfg);
 	e->cycles = config_has_cycles(cfg);
+	e->tl_len = config_tl_len(cfg);
+	e->src_lateness = -1;
+	e->evidence_ts = OEED_MS_NONE;
 
 	oeed_ms lens[OEED_MAX_WINDOWS * 2];
 	bool rep[OEED_MAX_WINDOWS * 2];
@@ -318,7 +403,8 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 
 	e->layout = engine_layout_hash(e);
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
-	size_t extra = machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles);
+	size_t extra =
+	    machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles, e->tl_len);
 	e->extra = extra;
 	/* Fixed memory, committed now: the pages are written at start (calloc would leave them
 	 * untouched until a machine's clock reaches them), so the resident size seen at start is
@@ -336,6 +422,12 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	for (size_t i = 0; i < e->max_machines; i++) {
 		struct machine *m = &e->machines[i];
 		char *p = e->arena + i * extra;
+		if (e->tl_len) {
+			m->tl = (struct tl_entry *)p;
+			p += e->tl_len * sizeof(struct tl_entry);
+			m->cs = (struct csample *)p;
+			p += CNT__COUNT * CS_LEN * sizeof(struct csample);
+		}
 		m->buckets = (struct wbucket *)p;
 		p += e->n_windows * e->buckets * sizeof(struct wbucket);
 		if (e->cycles) {
@@ -423,22 +515,36 @@ static struct hist *period_hist(const struct engine *e, const struct machine *m,
 
 /* ---- accounting primitives ---- */
 
+/* Where time t of period p is accounted: the open period, or the last one while its final
+ * still waits for late events; NULL (never, given open_floor) for anything older. */
+static struct kpi_acc *period_acc(struct period_state *ps, oeed_ms t, bool *ret_last)
+{
+	*ret_last = t < ps->start;
+	if (!*ret_last)
+		return &ps->acc;
+	return !ps->last_final && t >= ps->last_start ? &ps->last_acc : NULL;
+}
+
+/* Adds sign * [from, to) of category c to the buckets and periods it falls in. Late events
+ * take time back out (sign -1) and put it in again as the sorted events would have. */
 static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms to,
-		     enum oeed_category c, int reason_idx)
+		     enum oeed_category c, int reason_idx, int sign)
 {
 	if (to <= from)
 		return;
 	for (size_t w = 0; w < e->n_windows; w++) {
 		oeed_ms width = e->windows[w].width;
-		/* only the last B buckets before `to` can still be reported */
-		oeed_ms oldest = (to / width - (oeed_ms)e->buckets + 1) * width;
+		/* only the last B buckets before the latest accounted time can still be reported
+		 */
+		oeed_ms hi = OEED_MAX(to, m->acc_hi);
+		oeed_ms oldest = (hi / width - (oeed_ms)e->buckets + 1) * width;
 		oeed_ms t = from > oldest ? from : oldest;
 		while (t < to) {
 			oeed_ms bend = (t / width + 1) * width;
 			oeed_ms seg = (bend < to ? bend : to) - t;
 			struct wbucket *b = window_bucket(e, m, w, t);
 			if (b && c < CAT_UNKNOWN)
-				b->cat_ms[c] += (uint32_t)seg;
+				b->cat_ms[c] += (uint32_t)(sign * seg);
 			t += seg;
 		}
 	}
@@ -446,26 +552,40 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 		if (!e->period_on[p])
 			continue;
 		struct period_state *ps = m->periods[p];
-		/* callers split at period ends, so [from, to) lies inside the open period */
-		ps->acc.cat_ms[c] += to - from;
-		if (reason_idx >= 0)
-			ps->reason_ms[reason_idx][c] += to - from;
+		/* callers split at period ends: [from, to) lies in the open period, or (taken
+		 * back or redone for a late event) partly in the last one */
+		oeed_ms split = OEED_MIN(OEED_MAX(from, ps->start), to);
+		if (split > from && !ps->last_final) {
+			ps->last_acc.cat_ms[c] += sign * (split - from);
+			if (reason_idx >= 0)
+				ps->last_reason_ms[reason_idx][c] += sign * (split - from);
+		}
+		if (to > split) {
+			ps->acc.cat_ms[c] += sign * (to - split);
+			if (reason_idx >= 0)
+				ps->reason_ms[reason_idx][c] += sign * (to - split);
+		}
 	}
 }
 
-static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reason_idx)
+static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reason_idx, int sign)
 {
 	for (size_t w = 0; w < e->n_windows; w++) {
 		struct wbucket *b = window_bucket(e, m, w, t);
 		if (b)
-			b->failures++;
+			b->failures += (uint32_t)sign;
 	}
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p])
 			continue;
-		m->periods[p]->acc.failures++;
+		bool last;
+		struct kpi_acc *a = period_acc(m->periods[p], t, &last);
+		if (!a)
+			continue;
+		a->failures += sign;
 		if (reason_idx >= 0)
-			m->periods[p]->reason_failures[reason_idx]++;
+			(last ? m->periods[p]->last_reason_failures
+			      : m->periods[p]->reason_failures)[reason_idx] += (uint32_t)sign;
 	}
 }
 
@@ -479,9 +599,14 @@ static void add_count(struct engine *e, struct machine *m, oeed_ms t, enum kpi_c
 			b->count[which] += (uint32_t)n;
 		}
 	}
-	for (int p = 0; p < PERIOD__COUNT; p++)
-		if (e->period_on[p])
-			kpi_acc_add_count(&m->periods[p]->acc, which, n, m->ideal_s);
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		bool last;
+		struct kpi_acc *a = period_acc(m->periods[p], t, &last);
+		if (a)
+			kpi_acc_add_count(a, which, n, m->ideal_s);
+	}
 }
 
 static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
@@ -503,8 +628,12 @@ static void add_cycle(struct engine *e, struct machine *m, oeed_ms t, double s)
 	for (int p = 0; p < PERIOD__COUNT; p++) {
 		if (!e->period_on[p])
 			continue;
-		kpi_acc_add_cycle(&m->periods[p]->acc, s);
-		struct hist *ph = period_hist(e, m, p, false);
+		bool last;
+		struct kpi_acc *a = period_acc(m->periods[p], t, &last);
+		if (!a)
+			continue;
+		kpi_acc_add_cycle(a, s);
+		struct hist *ph = period_hist(e, m, p, last);
 		if (ph)
 			hist_add(ph, s);
 	}
@@ -543,12 +672,34 @@ static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end,
 			    &kv, final);
 }
 
+/* Writes the last period's final record (once). */
+static void period_final(struct engine *e, struct machine *m, int p)
+{
+	struct period_state *ps = m->periods[p];
+	if (ps->last_final)
+		return;
+	ps->last_final = true;
+	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
+		emit_period(e, m, p, ps->last_end, true, &ps->last_acc, period_hist(e, m, p, true),
+			    ps->last_start);
+}
+
+/* Finals of periods whose end is the machine's hold (its sources' max_lateness) behind t. */
+static void periods_finalize(struct engine *e, struct machine *m, oeed_ms t)
+{
+	for (int p = 0; p < PERIOD__COUNT; p++)
+		if (e->period_on[p] && !m->periods[p]->last_final &&
+		    t - m->hold >= m->periods[p]->last_end)
+			period_final(e, m, p);
+}
+
+/* The open period ends: it becomes the last one, whose final waits for late events (at most
+ * until this one ends too). */
 static void period_close(struct engine *e, struct machine *m, int p)
 {
 	struct period_state *ps = m->periods[p];
-	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
-		emit_period(e, m, p, ps->end, true, &ps->acc, period_hist(e, m, p, false),
-			    ps->start);
+	period_final(e, m, p);
+	ps->last_final = false;
 	ps->last_start = ps->start;
 	ps->last_end = ps->end;
 	ps->last_acc = ps->acc;
@@ -557,6 +708,8 @@ static void period_close(struct engine *e, struct machine *m, int p)
 	memcpy(ps->last_reason_ms, ps->reason_ms, sizeof(ps->reason_ms));
 	memcpy(ps->last_reason_failures, ps->reason_failures, sizeof(ps->reason_failures));
 	period_open(e, m, p, ps->end);
+	if (m->hold == 0)
+		period_final(e, m, p);
 }
 
 /* Accounts the current state's time from acc_until to t, closing periods on the way. */
@@ -571,8 +724,10 @@ static void account_to(struct engine *e, struct machine *m, oeed_ms t, enum oeed
 		if (seg_end <= m->acc_until) /* a period end at acc_until: close it first */
 			seg_end = m->acc_until;
 		if (m->has_state)
-			add_time(e, m, m->acc_until, seg_end, c, reason_idx);
+			add_time(e, m, m->acc_until, seg_end, c, reason_idx, 1);
 		m->acc_until = seg_end;
+		if (seg_end > m->acc_hi)
+			m->acc_hi = seg_end;
 		for (int p = 0; p < PERIOD__COUNT; p++)
 			if (e->period_on[p] && m->periods[p]->end <= m->acc_until)
 				period_close(e, m, p);
@@ -589,6 +744,9 @@ static void forget_counters(struct machine *m)
 {
 	memset(m->counter_has, 0, sizeof(m->counter_has));
 	m->last_cycle_ts = OEED_MS_NONE;
+	/* samples before this are not known to the counter history */
+	memset(m->cs_n, 0, sizeof(m->cs_n));
+	memset(m->cs_lost, 1, sizeof(m->cs_lost));
 }
 
 /* After the daemon's own restart: how late the machine's next event may come for its
@@ -599,24 +757,67 @@ static oeed_ms restart_continue_until(const struct machine *m)
 	return m->stale_after > 0 ? m->last_seen + m->stale_after : INT64_MAX;
 }
 
+static struct tl_entry *tl_at(const struct engine *e, const struct machine *m, int i)
+{
+	return &m->tl[(m->tl_head + (unsigned)i) % e->tl_len];
+}
+
+/* Drops the oldest entry: nothing before the next one can be re-accounted any more. */
+static void tl_drop_oldest(struct engine *e, struct machine *m)
+{
+	m->tl_head = (m->tl_head + 1) % e->tl_len;
+	m->tl_n--;
+	if (m->tl_cur >= 0)
+		m->tl_cur--;
+	m->tl_lost = true;
+}
+
+/* Inserts at logical index k (tl_n for the end); returns the index it got, -1 if none. */
+static int tl_insert(struct engine *e, struct machine *m, int k, const struct tl_entry *en)
+{
+	if (!e->tl_len)
+		return -1;
+	if (m->tl_n == e->tl_len) {
+		if (k == 0)
+			return -1;
+		tl_drop_oldest(e, m);
+		k--;
+	}
+	for (int i = (int)m->tl_n; i > k; i--)
+		*tl_at(e, m, i) = *tl_at(e, m, i - 1);
+	*tl_at(e, m, k) = *en;
+	m->tl_n++;
+	if (m->tl_cur >= k)
+		m->tl_cur++;
+	return k;
+}
+
 static void resolve_pending(struct engine *e, struct machine *m, oeed_ms until, bool microstop)
 {
 	/* [pend_start, until) is decided: running (a micro-stop) or the stop's own category */
 	m->pending = false;
 	enum oeed_category c = microstop ? CAT_RUNNING : m->pend_cat;
-	if (!microstop && m->pend_cat == CAT_DOWN)
-		add_failure(e, m, m->pend_start, m->pend_reason_idx);
+	struct tl_entry *en = m->tl_cur >= 0 ? tl_at(e, m, m->tl_cur) : NULL;
+	if (en) {
+		en->acc_cat = (int8_t)c;
+		en->acc_reason = (int8_t)(microstop ? -1 : m->pend_reason_idx);
+	}
+	if (!microstop && m->pend_cat == CAT_DOWN) {
+		add_failure(e, m, m->pend_start, m->pend_reason_idx, 1);
+		if (en)
+			en->flags |= TL_FAILED;
+	}
 	account_to(e, m, until, c, microstop ? -1 : m->pend_reason_idx);
 }
 
 static void machine_advance(struct engine *e, struct machine *m, oeed_ms t)
 {
 	if (t <= m->acc_until)
-		return;
+		goto finals;
 	if (m->pending) {
 		oeed_ms decide = m->pend_start + m->microstop_below;
 		if (t < decide)
-			return; /* keep deferring: the stop may still be a micro-stop */
+			goto finals; /* keep deferring: the stop may still be a micro-stop */
 		resolve_pending(e, m, decide, false);
 	}
 	if (m->has_state && m->cat != CAT_UNKNOWN && m->stale_after > 0) {
@@ -628,22 +829,36 @@ static void machine_advance(struct engine *e, struct machine *m, oeed_ms t)
 		}
 	}
 	account_to(e, m, t, m->cat, m->reason_idx);
+finals:
+	if (!e->rerun)
+		periods_finalize(e, m, t);
 }
 
-static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
-		      const char *raw, size_t raw_len, const char *reason, bool evidence)
+static uint64_t state_hash(const char *raw, size_t raw_len, const char *reason)
 {
-	if (raw_len > ENGINE_RAW_MAX)
-		raw_len = ENGINE_RAW_MAX;
-	if (m->has_state && m->cat == c && strcmp(m->reason, reason) == 0 &&
-	    strlen(m->raw) == raw_len && memcmp(m->raw, raw, raw_len) == 0)
-		return; /* a repeat of the current state is a sign of life, not a change */
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over raw NUL reason */
+	for (size_t i = 0; i < raw_len; i++)
+		h = (h ^ (unsigned char)raw[i]) * 1099511628211ull;
+	h *= 1099511628211ull;
+	for (const char *r = reason; *r; r++)
+		h = (h ^ (unsigned char)*r) * 1099511628211ull;
+	return h;
+}
+
+/* Applies one state event at ts (history entry `idx`, -1 for none). raw and reason: the text
+ * to keep, NULL when re-applying history (the text stays the current state's). Returns the
+ * time it was applied at, or OEED_MS_NONE for a repeat. */
+static oeed_ms change_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
+			    uint64_t hash, int new_reason_idx, const char *raw, size_t raw_len,
+			    const char *reason, bool evidence, int idx)
+{
+	if (m->has_state && m->cat == c && m->state_hash == hash)
+		return OEED_MS_NONE; /* a repeat of the current state is a sign of life */
 
 	bool was_running = m->has_state && m->cat == CAT_RUNNING;
-	int new_reason_idx = reason_index(e, reason);
 	/* Each change gets its own millisecond: two changes of one machine at the same time
-	 * (late events are applied at the latest time) would be one point in InfluxDB, the
-	 * second overwriting the first. The later one moves on by 1 ms. */
+	 * would be one point in InfluxDB, the second overwriting the first. The later one moves
+	 * on by 1 ms. */
 	if (m->has_state && ts <= m->state_since)
 		ts = m->state_since + 1;
 
@@ -659,10 +874,18 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 		char rawz[ENGINE_RAW_MAX + 1];
 		memcpy(rawz, raw, raw_len);
 		rawz[raw_len] = '\0';
-		double prev = m->has_state ? (double)(ts - m->state_since) / 1000.0 : -1.0;
-		e->sink.state(e->sink.ctx, &m->info, ts, c, rawz, reason, prev);
+		oeed_ms ets = e->evidence_ts != OEED_MS_NONE ? e->evidence_ts : ts;
+		double prev = m->has_state ? (double)(ets - m->state_since) / 1000.0 : -1.0;
+		e->sink.state(e->sink.ctx, &m->info, ets, c, rawz, reason, prev);
 	}
 
+	struct tl_entry *en = idx >= 0 ? tl_at(e, m, idx) : NULL;
+	if (en) {
+		en->ts = ts;
+		en->acc_cat = (int8_t)c;
+		en->acc_reason = (int8_t)new_reason_idx;
+		en->flags = was_running ? TL_FROM_RUN : 0;
+	}
 	bool stop = c == CAT_IDLE || c == CAT_DOWN;
 	if (was_running && stop && m->microstop_below > 0) {
 		m->pending = true;
@@ -670,20 +893,173 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 		m->pend_start = ts;
 		m->pend_reason_idx = new_reason_idx;
 	} else if (c == CAT_DOWN && !(m->has_state && m->cat == CAT_DOWN)) {
-		add_failure(e, m, ts, new_reason_idx);
+		add_failure(e, m, ts, new_reason_idx, 1);
+		if (en)
+			en->flags |= TL_FAILED;
 	}
 
 	m->has_state = true;
 	m->cat = c;
-	memcpy(m->raw, raw, raw_len);
-	m->raw[raw_len] = '\0';
-	strlcpy_oeed(m->reason, reason, sizeof(m->reason));
+	m->state_hash = hash;
+	if (raw) {
+		memcpy(m->raw, raw, raw_len);
+		m->raw[raw_len] = '\0';
+		strlcpy_oeed(m->reason, reason, sizeof(m->reason));
+	}
 	m->reason_idx = new_reason_idx;
 	m->state_since = ts;
+	m->tl_cur = idx;
 	/* counters restart from a baseline after a gap in the evidence; the daemon's own
 	 * restart gap leaves that to the machine's next event (continue_until) */
-	if (c == CAT_UNKNOWN && m->continue_until == OEED_MS_NONE)
+	if (c == CAT_UNKNOWN && m->continue_until == OEED_MS_NONE && !e->rerun)
 		forget_counters(m);
+	return ts;
+}
+
+static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
+		      const char *raw, size_t raw_len, const char *reason, bool evidence)
+{
+	if (raw_len > ENGINE_RAW_MAX)
+		raw_len = ENGINE_RAW_MAX;
+	uint64_t hash = state_hash(raw, raw_len, reason);
+	struct tl_entry en = {.ts = ts,
+			      .hash = hash,
+			      .cat = (int8_t)c,
+			      .reason_idx = (int8_t)reason_index(e, reason),
+			      .flags = TL_REPEAT};
+	en.acc_cat = en.cat;
+	en.acc_reason = en.reason_idx;
+	int idx = tl_insert(e, m, (int)m->tl_n, &en);
+	if (!e->rerun)
+		m->state_own = ts;
+	if (change_state(e, m, ts, c, hash, en.reason_idx, raw, raw_len, reason, evidence, idx) ==
+		OEED_MS_NONE &&
+	    idx >= 0) {
+		tl_at(e, m, idx)->flags = TL_REPEAT;
+		tl_at(e, m, idx)->ts = ts;
+	}
+}
+
+/* The earliest time that can still be re-accounted: the start of the oldest period whose
+ * final is not written yet, and of the oldest state in the history once it has wrapped. */
+static oeed_ms open_floor(const struct engine *e, const struct machine *m)
+{
+	oeed_ms f = INT64_MIN;
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		const struct period_state *ps = m->periods[p];
+		f = OEED_MAX(f, ps->last_final ? ps->start : ps->last_start);
+	}
+	if (m->tl_lost && m->tl_n)
+		f = OEED_MAX(f, tl_at(e, m, 0)->ts);
+	return f;
+}
+
+/* The last real change (not a repeat) before logical index k, -1. */
+static int tl_real_before(const struct engine *e, const struct machine *m, int k)
+{
+	for (int i = k - 1; i >= 0; i--)
+		if (!(tl_at(e, m, i)->flags & TL_REPEAT))
+			return i;
+	return -1;
+}
+
+/* A state event at ts before the accounted time: takes the time from the change before it
+ * back out of the buckets and periods, puts the event into the history in event-time order
+ * and applies the history again from there, so every figure is that of the sorted events.
+ * Returns -ERANGE when the history or the open periods no longer reach back that far. */
+static int rewind_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed_category c,
+			const char *raw, size_t raw_len, const char *reason)
+{
+	if (!e->tl_len || (m->tl_lost && (!m->tl_n || ts < tl_at(e, m, 0)->ts)))
+		return -ERANGE;
+	if (raw_len > ENGINE_RAW_MAX)
+		raw_len = ENGINE_RAW_MAX;
+	int k = (int)m->tl_n;
+	while (k > 0 && tl_at(e, m, k - 1)->ts > ts)
+		k--;
+	int j = tl_real_before(e, m, k);
+	if (j < 0 && m->tl_lost)
+		return -ERANGE;
+	/* a stop from running before it may turn out a micro-stop (or no longer): redo it too */
+	bool redo_prev = j >= 0 && m->microstop_below > 0 && (tl_at(e, m, j)->flags & TL_FROM_RUN);
+	oeed_ms u0 = redo_prev ? tl_at(e, m, j)->ts : ts;
+	if (u0 < open_floor(e, m))
+		return -ERANGE;
+	if (m->tl_n == e->tl_len &&
+	    (k == 0 || j <= 0 || (redo_prev && tl_real_before(e, m, j) < 0)))
+		return -ERANGE;
+
+	oeed_ms until = m->acc_until;
+	/* take back what [u0, until) was accounted as */
+	for (int i = j >= 0 ? j : 0; i < (int)m->tl_n; i++) {
+		struct tl_entry *en = tl_at(e, m, i);
+		if (en->flags & TL_REPEAT)
+			continue;
+		int nx = i + 1;
+		while (nx < (int)m->tl_n && (tl_at(e, m, nx)->flags & TL_REPEAT))
+			nx++;
+		oeed_ms seg_end = nx < (int)m->tl_n ? tl_at(e, m, nx)->ts : until;
+		oeed_ms a = OEED_MAX(en->ts, u0), b = OEED_MIN(seg_end, until);
+		if (b > a)
+			add_time(e, m, a, b, (enum oeed_category)en->acc_cat, en->acc_reason, -1);
+		if ((en->flags & TL_FAILED) && en->ts >= u0) {
+			add_failure(e, m, en->ts, en->reason_idx, -1);
+			en->flags &= (uint8_t)~TL_FAILED;
+		}
+	}
+	uint64_t hash = state_hash(raw, raw_len, reason);
+	struct tl_entry ne = {.ts = ts,
+			      .hash = hash,
+			      .cat = (int8_t)c,
+			      .reason_idx = (int8_t)reason_index(e, reason)};
+	ne.acc_cat = ne.cat;
+	ne.acc_reason = ne.reason_idx;
+	bool full = m->tl_n == e->tl_len;
+	k = tl_insert(e, m, k, &ne);
+	if (full)
+		j--; /* the oldest entry went */
+	/* back to the state before the first entry applied again */
+	int from = redo_prev ? j : k;
+	int before = redo_prev ? tl_real_before(e, m, j) : j;
+	char saved_raw[ENGINE_RAW_MAX + 1], saved_reason[ENGINE_REASON_MAX + 1];
+	memcpy(saved_raw, m->raw, sizeof(saved_raw));
+	memcpy(saved_reason, m->reason, sizeof(saved_reason));
+	m->pending = false;
+	m->acc_until = u0;
+	if (before >= 0) {
+		const struct tl_entry *b = tl_at(e, m, before);
+		m->has_state = true;
+		m->cat = (enum oeed_category)b->cat;
+		m->state_hash = b->hash;
+		m->reason_idx = b->reason_idx;
+		m->state_since = b->ts;
+	} else {
+		m->has_state = false;
+		m->cat = CAT_UNKNOWN;
+		m->state_hash = 0;
+		m->reason_idx = -1;
+	}
+	m->tl_cur = before;
+	e->rerun = true;
+	for (int i = from; i < (int)m->tl_n; i++) {
+		struct tl_entry *en = tl_at(e, m, i);
+		bool mine = i == k;
+		oeed_ms at = change_state(e, m, en->ts, (enum oeed_category)en->cat, en->hash,
+					  en->reason_idx, mine ? raw : NULL, raw_len,
+					  mine ? reason : NULL, mine, i);
+		if (at == OEED_MS_NONE)
+			en->flags = TL_REPEAT;
+	}
+	machine_advance(e, m, until);
+	e->rerun = false;
+	int last = tl_real_before(e, m, (int)m->tl_n);
+	if (last != k) {
+		memcpy(m->raw, saved_raw, sizeof(saved_raw));
+		memcpy(m->reason, saved_reason, sizeof(saved_reason));
+	}
+	return 0;
 }
 
 /* ---- machines ---- */
@@ -725,6 +1101,13 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 	m->ideal_s = (double)(mc ? mc->ideal_cycle_ms : d->ideal_cycle_ms) / 1000.0;
 	m->stale_after = mc ? mc->stale_after_ms : d->stale_after_ms;
 	m->microstop_below = mc ? mc->microstop_below_ms : d->microstop_below_ms;
+	m->lateness = mc ? mc->max_lateness_ms : d->max_lateness_ms;
+	m->hold = m->lateness;
+	m->tl_n = m->tl_head = 0;
+	m->tl_cur = -1;
+	m->tl_lost = false;
+	memset(m->cs_n, 0, sizeof(m->cs_n));
+	memset(m->cs_lost, 0, sizeof(m->cs_lost));
 	m->has_state = false;
 	m->cat = CAT_UNKNOWN;
 	m->reason_idx = -1;
@@ -774,15 +1157,28 @@ static oeed_ms machine_clock(const struct machine *m, oeed_ms now)
 static void machine_start(struct engine *e, struct machine *m, oeed_ms t)
 {
 	m->acc_until = t;
+	m->acc_hi = t;
 	m->last_seen = t;
 	for (int p = 0; p < PERIOD__COUNT; p++)
-		if (e->period_on[p])
+		if (e->period_on[p]) {
 			period_open(e, m, p, t);
+			m->periods[p]->last_final = true;
+		}
 }
 
-/* Applies the time rules of kpi.md: no timestamp -> now; too far ahead -> now (skewed);
- * older than the latest -> the latest (late). Advances the machine to the result. */
-static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms now)
+static void count_late(struct engine *e, struct machine *m, oeed_ms own, oeed_ms at, oeed_ms behind)
+{
+	e->stats.late++;
+	if (e->sink.late)
+		e->sink.late(e->sink.ctx, &m->info, own, at, behind);
+}
+
+/* Applies the time rules of kpi.md "Time": no timestamp -> now; too far ahead -> now
+ * (skewed); more than max_lateness behind the machine's clock, or before the earliest time
+ * still open -> that earliest open time (late, counted). Anything else lands at its own time,
+ * also behind the accounted time (the callers take the time back and redo it). */
+static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms now,
+			  oeed_ms *ret_own)
 {
 	if (now > e->now)
 		e->now = now;
@@ -792,6 +1188,7 @@ static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_
 		e->stats.skewed++;
 		ts = now;
 	}
+	*ret_own = ts;
 	if (m->acc_until == OEED_MS_NONE)
 		machine_start(e, m, ts);
 	if (m->continue_until != OEED_MS_NONE) {
@@ -801,19 +1198,33 @@ static oeed_ms event_time(struct engine *e, struct machine *m, oeed_ms ts, oeed_
 			forget_counters(m);
 		m->continue_until = OEED_MS_NONE;
 	}
-	if (m->last_ts != OEED_MS_NONE && ts < m->last_ts) {
-		e->stats.late++;
-		ts = m->last_ts;
+	oeed_ms lat = e->src_lateness >= 0 ? e->src_lateness : m->lateness;
+	if (lat > m->hold)
+		m->hold = lat;
+	if (ts < m->acc_until || (m->last_ts != OEED_MS_NONE && ts < m->last_ts)) {
+		oeed_ms clock = machine_clock(m, now);
+		oeed_ms floor = open_floor(e, m);
+		if (ts < clock - lat || ts < floor) {
+			oeed_ms at = OEED_MAX(floor, clock - lat);
+			at = OEED_MAX(OEED_MIN(at, m->acc_until), ts);
+			count_late(e, m, ts, at, clock - ts);
+			ts = at;
+		}
 	}
-	machine_advance(e, m, ts);
-	/* the late rule and the clock go by event times as received; where the event is applied
-	 * may be later: accounted past is not rewritten */
-	m->last_ts = ts;
-	m->last_rx = now;
-	if (ts < m->acc_until && !m->pending)
-		ts = m->acc_until;
-	m->last_seen = ts;
+	if (ts >= m->acc_until)
+		machine_advance(e, m, ts);
+	if (m->last_ts == OEED_MS_NONE || ts >= m->last_ts) {
+		m->last_ts = ts;
+		m->last_rx = now;
+	}
+	if (ts > m->last_seen)
+		m->last_seen = ts;
 	return ts;
+}
+
+void engine_source_lateness(struct engine *e, oeed_ms max_lateness)
+{
+	e->src_lateness = max_lateness;
 }
 
 void engine_seen(struct engine *e, int mi, oeed_ms now)
@@ -827,19 +1238,106 @@ void engine_seen(struct engine *e, int mi, oeed_ms now)
 		m->last_seen = t;
 }
 
+/* An event before the accounted time, other than one in the millisecond the latest change
+ * was moved on from (which lands after it, as received). */
+static bool behind(const struct engine *e, const struct machine *m, oeed_ms ts)
+{
+	if (m->last_ts != OEED_MS_NONE && ts < m->last_ts)
+		return true;
+	if (m->tl_n && ts < tl_at(e, m, (int)m->tl_n - 1)->ts)
+		return !(ts >= m->state_own && m->has_state);
+	if (ts < m->acc_until)
+		return !(ts >= m->state_own && m->has_state && m->acc_until == m->state_since);
+	return false;
+}
+
+static void apply_state(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms now,
+			enum oeed_category cat, const char *raw, size_t raw_len, const char *reason)
+{
+	oeed_ms own;
+	ts = event_time(e, m, ts, now, &own);
+	if (ts != own)
+		e->evidence_ts = own; /* late: its evidence keeps its own time */
+	bool back = behind(e, m, ts);
+	if (back && rewind_state(e, m, ts, cat, raw, raw_len, reason) == 0) {
+		if (ts == own)
+			e->stats.reordered++;
+		e->evidence_ts = OEED_MS_NONE;
+		return;
+	}
+	if (back) {
+		/* the history no longer reaches back there: at the latest time, as late */
+		oeed_ms at = m->acc_until;
+		if (m->tl_n)
+			at = OEED_MAX(at, tl_at(e, m, (int)m->tl_n - 1)->ts);
+		if (ts == own)
+			count_late(e, m, own, at, machine_clock(m, now) - own);
+		e->evidence_ts = own;
+		ts = at;
+	}
+	set_state(e, m, ts, cat, raw, raw_len, reason, true);
+	e->evidence_ts = OEED_MS_NONE;
+}
+
 void engine_state(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum oeed_category cat,
 		  const char *raw, size_t raw_len, const char *reason)
 {
-	struct machine *m = &e->machines[mi];
-	ts = event_time(e, m, ts, now);
-	set_state(e, m, ts, cat, raw, raw_len, reason ? reason : "", true);
+	apply_state(e, &e->machines[mi], ts, now, cat, raw, raw_len, reason ? reason : "");
 }
 
 void engine_death(struct engine *e, int mi, oeed_ms ts, oeed_ms now)
 {
-	struct machine *m = &e->machines[mi];
-	ts = event_time(e, m, ts, now);
-	set_state(e, m, ts, CAT_UNKNOWN, "", 0, "dead", true);
+	apply_state(e, &e->machines[mi], ts, now, CAT_UNKNOWN, "", 0, "dead");
+}
+
+static int64_t counter_delta(double from, double to)
+{
+	double d = to - from;
+	return llround(d < 0 ? to : d); /* a decrease: the device restarted its counter */
+}
+
+/* A cumulative counter's sample before its latest: the parts between its neighbours are
+ * split at its time, as the sorted samples would have. false: the samples kept no longer
+ * reach back there (its parts are in the next sample's difference). */
+static bool counter_insert(struct engine *e, struct machine *m, oeed_ms ts, enum kpi_count which,
+			   double value)
+{
+	struct csample *r = &m->cs[which * CS_LEN];
+	unsigned n = m->cs_n[which];
+	unsigned k = n;
+	while (k > 0 && r[k - 1].ts > ts)
+		k--;
+	if (k == 0 && (m->cs_lost[which] || n == CS_LEN))
+		return false;
+	if (k < n) {
+		if (k > 0)
+			add_count(e, m, r[k].ts, which, -counter_delta(r[k - 1].v, r[k].v));
+		add_count(e, m, r[k].ts, which, counter_delta(value, r[k].v));
+	}
+	add_count(e, m, ts, which, k > 0 ? counter_delta(r[k - 1].v, value) : 0);
+	if (n == CS_LEN) {
+		memmove(r, r + 1, (CS_LEN - 1) * sizeof(*r));
+		m->cs_lost[which] = true;
+		n--;
+		k--;
+	}
+	memmove(r + k + 1, r + k, (n - k) * sizeof(*r));
+	r[k] = (struct csample){ts, value};
+	m->cs_n[which] = n + 1;
+	return true;
+}
+
+static void counter_append(struct machine *m, oeed_ms ts, enum kpi_count which, double value)
+{
+	if (!m->cs)
+		return;
+	struct csample *r = &m->cs[which * CS_LEN];
+	if (m->cs_n[which] == CS_LEN) {
+		memmove(r, r + 1, (CS_LEN - 1) * sizeof(*r));
+		m->cs_lost[which] = true;
+		m->cs_n[which]--;
+	}
+	r[m->cs_n[which]++] = (struct csample){ts, value};
 }
 
 void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_count which,
@@ -848,9 +1346,21 @@ void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_co
 	struct machine *m = &e->machines[mi];
 	if (!isfinite(value) || which >= CNT__COUNT)
 		return;
-	ts = event_time(e, m, ts, now);
+	oeed_ms own;
+	bool back = behind(e, m, ts == OEED_MS_NONE ? now : ts);
+	ts = event_time(e, m, ts, now, &own);
 	double delta;
 	if (mode == COUNTS_CUMULATIVE) {
+		unsigned n = m->cs ? m->cs_n[which] : 0;
+		if (n && own < m->cs[which * CS_LEN + n - 1].ts) {
+			if (ts == own && counter_insert(e, m, ts, which, value)) {
+				e->stats.reordered++;
+			} else if (ts == own) {
+				count_late(e, m, own, ts, machine_clock(m, now) - own);
+			}
+			return; /* a late sample's parts are in the next sample's difference */
+		}
+		counter_append(m, ts, which, value);
 		if (!m->counter_has[which]) {
 			/* the first value after start-up or unknown is a baseline, not production
 			 */
@@ -870,6 +1380,8 @@ void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_co
 			return;
 		delta = value;
 	}
+	if (back && ts == own)
+		e->stats.reordered++;
 	add_count(e, m, ts, which, (int64_t)llround(delta));
 }
 
@@ -877,18 +1389,29 @@ void engine_cycle(struct engine *e, int mi, oeed_ms ts, oeed_ms now, double seco
 		  bool count_part)
 {
 	struct machine *m = &e->machines[mi];
-	ts = event_time(e, m, ts, now);
+	oeed_ms own;
+	bool back = behind(e, m, ts == OEED_MS_NONE ? now : ts);
+	ts = event_time(e, m, ts, now, &own);
 	if (count_part)
 		add_count(e, m, ts, CNT_TOTAL, 1);
 	if (isnan(seconds)) {
+		if (m->last_cycle_ts != OEED_MS_NONE && ts < m->last_cycle_ts) {
+			/* "the time since the previous cycle" of a cycle before the latest: its
+			 * time is in the next cycle's already */
+			if (ts == own)
+				count_late(e, m, own, ts, machine_clock(m, now) - own);
+			return;
+		}
 		if (m->last_cycle_ts != OEED_MS_NONE)
 			seconds = (double)(ts - m->last_cycle_ts) / 1000.0;
 		m->last_cycle_ts = ts;
 		if (isnan(seconds))
 			return; /* the first cycle only starts the clock */
-	} else {
+	} else if (m->last_cycle_ts == OEED_MS_NONE || ts >= m->last_cycle_ts) {
 		m->last_cycle_ts = ts;
 	}
+	if (back && ts == own)
+		e->stats.reordered++;
 	if (seconds >= 0 && isfinite(seconds))
 		add_cycle(e, m, ts, seconds);
 }
@@ -1170,7 +1693,9 @@ static void contracts_advance(struct engine *e, bool report)
 			for (size_t m = 0; m < e->n_machines && all_past; m++)
 				if (contract_matches(c, e->machines[m].id) &&
 				    e->machines[m].periods[c->period] &&
-				    e->machines[m].periods[c->period]->start < cs->end)
+				    (e->machines[m].periods[c->period]->start < cs->end ||
+				     (e->machines[m].periods[c->period]->last_end == cs->end &&
+				      !e->machines[m].periods[c->period]->last_final)))
 					all_past = false;
 			if (!all_past)
 				break;
@@ -1195,6 +1720,15 @@ void engine_advance(struct engine *e, oeed_ms now)
 		if (m->acc_until != OEED_MS_NONE)
 			machine_advance(e, m, machine_clock(m, now));
 	}
+	contracts_advance(e, false);
+}
+
+void engine_flush(struct engine *e)
+{
+	for (size_t i = 0; i < e->n_machines; i++)
+		for (int p = 0; p < PERIOD__COUNT; p++)
+			if (e->period_on[p] && e->machines[i].acc_until != OEED_MS_NONE)
+				period_final(e, &e->machines[i], p);
 	contracts_advance(e, false);
 }
 
@@ -1258,6 +1792,8 @@ int engine_save(const struct engine *e, struct strbuf *out)
 		c.buckets = NULL;
 		c.slots = NULL;
 		c.slot_idx = NULL;
+		c.tl = NULL;
+		c.cs = NULL;
 		memset(c.periods, 0, sizeof(c.periods));
 		strbuf_append(out, (const char *)&c, sizeof(c));
 		strbuf_append(out, e->arena + i * e->extra, e->extra);
@@ -1317,7 +1853,10 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		m->reason[ENGINE_REASON_MAX] = '\0';
 		m->reason_idx = reason_index(e, m->reason);
 		m->state_since = c.state_since;
+		m->state_hash = c.state_hash;
 		m->acc_until = c.acc_until;
+		m->acc_hi = c.acc_hi;
+		m->hold = OEED_MAX(m->lateness, c.hold);
 		m->last_ts = c.last_ts;
 		m->last_rx = c.last_rx;
 		m->last_seen = c.last_seen;
@@ -1338,17 +1877,31 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 		if (full) {
 			memcpy(e->arena + (size_t)mi * e->extra, p + sizeof(struct machine),
 			       e->extra);
+			m->tl_n = c.tl_n <= e->tl_len ? c.tl_n : 0;
+			m->tl_head = e->tl_len ? c.tl_head % e->tl_len : 0;
+			m->tl_cur = c.tl_cur < (int)m->tl_n ? c.tl_cur : -1;
+			m->tl_lost = c.tl_lost;
+			for (int k = 0; k < CNT__COUNT; k++) {
+				m->cs_n[k] = c.cs_n[k] <= CS_LEN ? c.cs_n[k] : 0;
+				m->cs_lost[k] = c.cs_lost[k];
+			}
 		} else if (m->acc_until != OEED_MS_NONE) {
-			/* windows and periods changed shape: they start afresh from here */
+			/* windows and periods changed shape: they start afresh from here, and
+			 * nothing before can be re-accounted */
 			for (int k = 0; k < PERIOD__COUNT; k++)
-				if (e->period_on[k])
+				if (e->period_on[k]) {
 					period_open(e, m, k, m->acc_until);
+					m->periods[k]->last_final = true;
+				}
+			m->tl_lost = true;
+			memset(m->cs_lost, 1, sizeof(m->cs_lost));
 		}
 		restored++;
 	}
 	if (h.now > e->now)
 		e->now = h.now;
 	e->stats.late += h.stats.late;
+	e->stats.reordered += h.stats.reordered;
 	e->stats.skewed += h.stats.skewed;
 	e->stats.counter_resets += h.stats.counter_resets;
 	e->stats.machines_dropped += h.stats.machines_dropped;

@@ -78,11 +78,16 @@ struct engine_sink {
 		    oeed_ms window_start, oeed_ms window_end, const struct kpi_values *kv,
 		    bool final);
 	void (*contract)(void *ctx, const struct contract_result *r);
+	/* An event later than max_lateness (or older than the bounded history holds), applied
+	 * at `applied` instead of its own time `ts` (may be NULL). */
+	void (*late)(void *ctx, const struct engine_machine_info *m, oeed_ms ts, oeed_ms applied,
+		     oeed_ms behind_ms);
 };
 
 struct engine_stats {
-	uint64_t late;		   /* events older than the machine's latest, applied at latest */
-	uint64_t skewed;	   /* events too far in the future, clamped to receive time */
+	uint64_t late;	    /* events beyond max_lateness (or the history), applied later */
+	uint64_t reordered; /* events behind the machine's accounting, applied at their time */
+	uint64_t skewed;    /* events too far in the future, clamped to receive time */
 	uint64_t machines_dropped; /* messages for new machines beyond machines.max */
 	uint64_t counter_resets;
 	uint64_t unmapped; /* raw states the source's map does not know */
@@ -95,12 +100,17 @@ void engine_free(struct engine *e);
 /* Bytes the engine holds per machine and in total for the config (for --check-config). */
 size_t engine_bytes_per_machine(const struct oeed_config *cfg);
 size_t engine_bytes_total(const struct oeed_config *cfg);
+/* Of those per machine: the history kept for late events (docs/kpi.md "Time"), and how many
+ * state events it holds. */
+size_t engine_lateness_bytes(const struct oeed_config *cfg, unsigned *ret_events);
 
 /* Finds or adds the machine `id`; a new machine keeps the n_tags tags (from its topic; may be
  * NULL). Returns the machine's index (>= 0) or -ENOSPC when machines.max is reached (counted),
  * -EINVAL for an empty or too long id. */
 int engine_machine(struct engine *e, const char *id, size_t id_len,
 		   const struct engine_tag_slice *tags, size_t n_tags);
+/* The max_lateness of the source whose events follow (-1: the machine's own). */
+void engine_source_lateness(struct engine *e, oeed_ms max_lateness);
 /* Any message of the machine is a sign of life (stale detection). */
 void engine_seen(struct engine *e, int m, oeed_ms now);
 /* ts: event time or OEED_MS_NONE. raw: the state as received; reason: from the map. */
@@ -120,6 +130,9 @@ void engine_death(struct engine *e, int m, oeed_ms ts, oeed_ms now);
  * exactly as a replay does (engine_report advances too); it calls it once at stop, so the
  * checkpoint holds all the time it watched. */
 void engine_advance(struct engine *e, oeed_ms now);
+/* The input has ended (replay, report): every period final still waiting for late events is
+ * written now. */
+void engine_flush(struct engine *e);
 /* A report tick: advance, then emit machine_kpi for every window and open period and the
  * contract records, all stamped with each machine's clock. */
 void engine_report(struct engine *e, oeed_ms now);

@@ -129,6 +129,7 @@ void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struc
 	F(unmatched);
 	F(dropped_messages);
 	F(late);
+	F(reordered);
 	F(skewed);
 	F(machines);
 	F(machines_dropped);

@@ -18,7 +18,7 @@ struct emitter {
 void emit_sink(struct emitter *em, struct engine_sink *ret);
 
 struct self_metrics {
-	uint64_t messages, decode_errors, unmatched, dropped_messages, late, skewed;
+	uint64_t messages, decode_errors, unmatched, dropped_messages, late, reordered, skewed;
 	uint64_t machines, machines_dropped, counter_resets, unmapped;
 	uint64_t lines_written, lines_retried, lines_spooled, write_errors, spool_bytes,
 	    dropped_lines;

@@ -148,6 +148,7 @@ static void on_value(void *ctx, const struct oeed_value *v)
 	struct emit_ctx *c = ctx;
 	struct engine *e = c->in->engine;
 	int m = resolve_machine(c, v);
+	engine_source_lateness(e, c->s->src->max_lateness_ms);
 	if (m < 0) {
 		if (m == -ENOSPC) {
 			c->in->stats.dropped++;

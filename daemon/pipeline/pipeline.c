@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,7 +27,20 @@ struct pipeline {
 	/* one limiter per kind of bad input, so a flood of one kind cannot hide another */
 	struct log_ratelimit rl[INGEST__COUNT];
 	struct ingest_error last_err; /* of the last rejected message */
+	struct log_ratelimit rl_late;
+	oeed_ms rx; /* of the message being fed */
 };
+
+/* An event beyond max_lateness: the engine has counted it; say which machine, how late. */
+static void on_late(void *ctx, const struct engine_machine_info *m, oeed_ms ts, oeed_ms applied,
+		    oeed_ms behind_ms)
+{
+	struct pipeline *p = (struct pipeline *)((char *)ctx - offsetof(struct pipeline, em));
+	log_limited(&p->rl_late, p->rx, LOG_LVL_WARN,
+		    "machine '%s': event stamped %lld ms is %.3f s behind its clock, beyond "
+		    "max_lateness (or the history kept): applied at %lld ms (late)",
+		    m->id, (long long)ts, (double)behind_ms / 1000.0, (long long)applied);
+}
 
 int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *host,
 		 const struct pipeline_opts *opts, struct pipeline **ret, struct oeed_error *err)
@@ -49,6 +63,8 @@ int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *
 	p->em.discard = p->opts.discard;
 	p->em.log_status = p->opts.log_status;
 	emit_sink(&p->em, &sink);
+	sink.late = on_late;
+	p->rl_late = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	p->interval = cfg->report.interval_ms;
 	p->next_tick = OEED_MS_NONE;
 	for (size_t i = 0; i < INGEST__COUNT; i++)
@@ -120,6 +136,7 @@ enum ingest_outcome pipeline_message(struct pipeline *p, int64_t rx_ns, const ch
 	lines_begin(p);
 	ticks_until(p, rx);
 	p->messages++;
+	p->rx = rx;
 	enum ingest_outcome o =
 	    ingest_message(p->ingest, topic, topic_len, payload, len, rx, &p->last_err);
 	if (o != INGEST_OK) {
@@ -137,6 +154,12 @@ void pipeline_final_tick(struct pipeline *p)
 	if (p->messages == 0 || p->next_tick == OEED_MS_NONE)
 		return;
 	tick(p, p->next_tick);
+}
+
+void pipeline_flush(struct pipeline *p)
+{
+	lines_begin(p);
+	engine_flush(p->engine);
 }
 
 void pipeline_advance(struct pipeline *p, oeed_ms now)

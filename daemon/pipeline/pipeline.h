@@ -61,6 +61,9 @@ enum ingest_outcome pipeline_message(struct pipeline *p, int64_t rx_ns, const ch
 void pipeline_ticks_until(struct pipeline *p, oeed_ms until);
 /* One last tick after the last message, as the live daemon would have reported (replay). */
 void pipeline_final_tick(struct pipeline *p);
+/* The input has ended (`oeed replay --by-event-time`, `oeed report`): the finals still
+ * waiting for late events are written. */
+void pipeline_flush(struct pipeline *p);
 /* Accounts every machine up to `now` without reporting (the daemon's stop). */
 void pipeline_advance(struct pipeline *p, oeed_ms now);
 /* Every machine turns unknown with `reason` ("restart"): oeed was not watching. */
