@@ -60,8 +60,8 @@ echo "built in $(($(date +%s) - start)) s; unit tests at build time:"
 grep -E '^(Ok|Fail|Skipped|Timeout): ' "$OUT/build.log" | sed 's/^/  /'
 cp "$BUILD_ROOT"/build/*.deb "$BUILD_ROOT"/build/*.changes "$BUILD_ROOT"/build/*.buildinfo "$OUT/"
 ls "$OUT"/*.deb | sed 's|.*/|  |'
-step "lintian --pedantic --info (the .changes: every binary package)"
-chroot_run "$BUILD_ROOT" sh -c 'cd /build && lintian --pedantic --info --no-tag-display-limit *.changes' \
+step "lintian --pedantic --display-info (the .changes: every binary package)"
+chroot_run "$BUILD_ROOT" sh -c 'cd /build && lintian --pedantic --display-info --tag-display-limit 0 *.changes' \
 	>"$OUT/lintian.txt" 2>&1 || true
 grep -E '^[EWIP]: ' "$OUT/lintian.txt" | sed 's/^/  /' || echo "  (no tags)"
 if grep -q '^E: ' "$OUT/lintian.txt"; then fail "lintian reports errors ($OUT/lintian.txt)"; fi
