@@ -80,6 +80,7 @@ snapshot() {
 		-o -path /root \) -prune -o -print | sort
 }
 snapshot >"$WORK/before.txt"
+chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | sort >"$WORK/pkgs-before.txt"
 mkdir -p "$INST_ROOT/tmp/debs"
 cp "$OUT"/oeed_*.deb "$OUT"/oeed-sim_*.deb "$INST_ROOT/tmp/debs/"
 chroot_run "$INST_ROOT" sh -c 'apt-get install -y ./tmp/debs/oeed_*.deb ./tmp/debs/oeed-sim_*.deb' \
@@ -137,16 +138,23 @@ left=()
 while read -r path; do
 	[ "$path" = "/." ] && continue
 	if [ -e "$INST_ROOT$path" ] || [ -L "$INST_ROOT$path" ]; then
-		# a directory other packages own too (/usr/bin, /etc) stays
-		[ -d "$INST_ROOT$path" ] && [ ! -L "$INST_ROOT$path" ] && grep -qx "$path" "$WORK/before.txt" && continue
+		# a directory that was there before (/usr/bin; /lib/systemd/system through the /lib
+		# link of merged /usr) stays
+		if [ -d "$INST_ROOT$path" ]; then
+			real=$(chroot_run "$INST_ROOT" readlink -f "$path")
+			grep -qx "$real" "$WORK/before.txt" && continue
+		fi
 		left+=("$path")
 	fi
 done < <(cat "$WORK/files.txt"; printf '%s\n' /etc/oeed /var/lib/oeed /var/lib/private/oeed)
 snapshot >"$WORK/after.txt"
 new=$(comm -13 "$WORK/before.txt" "$WORK/after.txt")
 if [ -n "$new" ]; then
-	echo "  paths present after the purge that were not there before the install:"
-	printf '%s\n' "$new" | sed 's/^/    /'
+	echo "  $(wc -l <<<"$new") paths are new since before the install, none of them oeed's: of the"
+	echo "  packages apt pulled in and autoremove keeps (recommended by others):"
+	chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | sort >"$WORK/pkgs-after.txt"
+	comm -13 "$WORK/pkgs-before.txt" "$WORK/pkgs-after.txt" | tr '\n' ' ' | sed 's/^/    /'
+	echo
 fi
 if grep -q oeed <<<"$new"; then left+=($(grep oeed <<<"$new")); fi
 [ ${#left[@]} -eq 0 ] || fail "left after purge: ${left[*]}"
