@@ -36,8 +36,13 @@ cleanup() {
   fi
 }
 next_steps() {
-  local day
+  local day shift h
+  h=$((10#$(date -u +%H)))
   day=$(date -u +%Y-%m-%d)
+  if [ $h -ge 6 ] && [ $h -lt 14 ]; then shift=early
+  elif [ $h -ge 14 ] && [ $h -lt 22 ]; then shift=late
+  else shift=night; [ $h -ge 6 ] || day=$(date -u -d yesterday +%Y-%m-%d)
+  fi
   cat <<NEXT
 
 Kept in $DIR (remove it with: rm -rf $DIR):
@@ -45,8 +50,8 @@ Kept in $DIR (remove it with: rm -rf $DIR):
   oeed.lp     the line protocol        influx/             the InfluxDB data
 Try next:
   $OEED replay -c $DIR/oeed.yaml $DIR/state/recordings | head
-  $OEED report -c $DIR/oeed.yaml --contract demo-availability --period "$day early" $DIR/state/recordings
-    (the shift that was running: early 06:00, late 14:00, night 22:00 UTC; --html report.html for a page)
+  $OEED report -c $DIR/oeed.yaml --contract demo-availability --period "$day $shift" $DIR/state/recordings
+    (the shift that was running; shifts start 06:00, 14:00, 22:00 UTC; --html report.html for a page)
   influxd -config $DIR/influxdb.conf &     # InfluxDB again on the kept data, loopback only:
   curl -G http://127.0.0.1:$DB_PORT/query --data-urlencode db=oeed --data-urlencode 'q=SHOW MEASUREMENTS'
     (stop it with: kill %1)
