@@ -133,7 +133,7 @@ echo "  kept"
 step "apt purge oeed oeed-sim; apt autoremove --purge"
 chroot_run "$INST_ROOT" apt-get purge -y oeed oeed-sim >"$OUT/purge.log" 2>&1 || { cat "$OUT/purge.log"; fail "apt purge"; }
 chroot_run "$INST_ROOT" apt-get autoremove --purge -y >>"$OUT/purge.log" 2>&1 || fail "apt autoremove"
-grep -E '^(Purging|Removing)' "$OUT/purge.log" | sed 's/^/  /' | head -20
+grep -E '^(Purging|Removing) oeed' "$OUT/purge.log" | sed 's/^/  /'
 left=()
 while read -r path; do
 	[ "$path" = "/." ] && continue
