@@ -27,7 +27,8 @@ cleanup() {
 	if [ -z "$KEEP" ]; then
 		chroot_remove "$BUILD_ROOT" 2>/dev/null || true
 		chroot_remove "$INST_ROOT" 2>/dev/null || true
-		rmdir "$WORK" 2>/dev/null || true
+		# the snapshots and lists; only when both chroots are gone (nothing mounted below)
+		[ -e "$BUILD_ROOT" ] || [ -e "$INST_ROOT" ] || rm -rf "$WORK"
 	else
 		echo "chroots kept in $WORK (umount their proc, sys, dev/pts, dev before deleting)"
 	fi
