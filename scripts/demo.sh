@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# The demo: installs what is missing, builds oeed, starts a local mosquitto and InfluxDB on
+# The demo: installs what it needs (scripts/deps.sh --demo: the build, mosquitto, InfluxDB;
+# their services are left disabled), builds oeed, starts a local mosquitto and InfluxDB on
 # free loopback ports, the machine simulator (sim/oeed-sim) publishing text and JSON machines,
 # and oeed writing to InfluxDB; then shows the KPIs as they update, read back from InfluxDB.
-# DEMO_SECONDS (default 120) sets how long it runs; Ctrl-C stops it earlier. Everything it
-# started is stopped by PID, and its temporary directory is removed.
+# It stops by itself after DEMO_SECONDS (default 120); Ctrl-C stops it earlier. Everything it
+# started is stopped by PID. Its directory is removed, unless --keep: then the recording,
+# oeed's state, the line protocol and the InfluxDB data stay, and it prints what to try next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-bash scripts/deps.sh
+KEEP=""
+case "${1:-}" in
+  --keep) KEEP=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--keep]   (DEMO_SECONDS=N sets how long it runs, default 120)" >&2; exit 1 ;;
+esac
+SECONDS_TO_RUN=${DEMO_SECONDS:-120}
+bash scripts/deps.sh --demo
 BUILD=${BUILD:-build-demo}
 [ -d "$BUILD" ] || meson setup "$BUILD" --buildtype=release >/dev/null
 ninja -C "$BUILD" >/dev/null
@@ -17,10 +26,39 @@ DIR=$(mktemp -d /tmp/oeed-demo.XXXXXX)
 PIDS=()
 source scripts/servers.sh
 cleanup() {
+  [ -z "${CLEANED:-}" ] || return 0
+  CLEANED=1
   stop_pids "${PIDS[@]}"
-  rm -rf "$DIR"
+  if [ -n "$KEEP" ]; then
+    next_steps
+  else
+    rm -rf "$DIR"
+  fi
 }
-trap cleanup EXIT INT TERM
+next_steps() {
+  local day shift h
+  h=$((10#$(date -u +%H)))
+  day=$(date -u +%Y-%m-%d)
+  if [ $h -ge 6 ] && [ $h -lt 14 ]; then shift=early
+  elif [ $h -ge 14 ] && [ $h -lt 22 ]; then shift=late
+  else shift=night; [ $h -ge 6 ] || day=$(date -u -d yesterday +%Y-%m-%d)
+  fi
+  cat <<NEXT
+
+Kept in $DIR (remove it with: rm -rf $DIR):
+  oeed.yaml   the demo's config        state/recordings/   every message oeed received
+  oeed.lp     the line protocol        influx/             the InfluxDB data
+Try next:
+  $OEED replay -c $DIR/oeed.yaml $DIR/state/recordings | head
+  $OEED report -c $DIR/oeed.yaml --contract demo-availability --period "$day $shift" $DIR/state/recordings
+    (the shift that was running; shifts start 06:00, 14:00, 22:00 UTC; --html report.html for a page)
+  influxd -config $DIR/influxdb.conf &     # InfluxDB again on the kept data, loopback only:
+  curl -G http://127.0.0.1:$DB_PORT/query --data-urlencode db=oeed --data-urlencode 'q=SHOW MEASUREMENTS'
+    (stop it with: kill %1)
+NEXT
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
 MQ_PORT=$(free_port); DB_PORT=$(free_port); DB_RPC=$(free_port)
 
 write_mosquitto_conf "$DIR/mosquitto.conf" "$MQ_PORT"
@@ -56,12 +94,13 @@ sleep 1
 # 8 machines, time running 20x faster than the wall clock (so the config above divides the
 # ideal cycle time by 20); no payload timestamps, so oeed uses the receive time.
 "$SIM" live --url "tcp://127.0.0.1:$MQ_PORT" --machines 8 --speed 20 --no-ts \
-  --duration "${DEMO_SECONDS:-120}s" >"$DIR/sim.log" 2>&1 &
+  --duration "${SECONDS_TO_RUN}s" >"$DIR/sim.log" 2>&1 &
 SIM_PID=$!
 PIDS+=($SIM_PID)
 
 echo "mosquitto on :$MQ_PORT, InfluxDB on :$DB_PORT (database oeed), files in $DIR"
-echo "KPIs of the current shift, read back from InfluxDB every 5 s (Ctrl-C to stop):"
+echo "KPIs of the current shift, read back from InfluxDB every 5 s; the demo stops by itself"
+echo "after $SECONDS_TO_RUN s (DEMO_SECONDS=N to change), Ctrl-C stops it now$([ -n "$KEEP" ] && echo ", its data is kept" || echo "; --keep keeps its data")."
 while kill -0 "$SIM_PID" 2>/dev/null; do
   sleep 5
   python3 - "$DB_PORT" <<'PY' || true

@@ -234,7 +234,6 @@ outputs:
   - type: file
     name: lines
     path: "{file_path}"
-    flush_interval: 200ms
 """
 
 

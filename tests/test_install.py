@@ -18,6 +18,11 @@ def build_options():
     return {o["name"]: o["value"] for o in json.loads(r.stdout)}
 
 
+def unit_dir(o):
+    """-Dsystemdunitdir= (the Debian package: /lib/systemd/system), else the prefix's."""
+    return o.get("systemdunitdir") or os.path.join(o["prefix"], "lib/systemd/system")
+
+
 def layout():
     """The absolute install paths this build should produce, from its own options (meson joins
     a relative dir onto the prefix and takes an absolute one as it is, like os.path.join)."""
@@ -25,10 +30,12 @@ def layout():
     prefix = o["prefix"]
     return {
         "bin": os.path.join(prefix, o["bindir"], "oeed"),
-        "unit": os.path.join(prefix, "lib/systemd/system/oeed.service"),
+        "sim": os.path.join(prefix, o["bindir"], "oeed-sim"),
+        "unit": unit_dir(o) + "/oeed.service",
         "config": os.path.join(prefix, o["sysconfdir"], "oeed/oeed.yaml"),
         "man8": os.path.join(prefix, o["mandir"], "man8/oeed.8"),
         "man5": os.path.join(prefix, o["mandir"], "man5/oeed.yaml.5"),
+        "man1": os.path.join(prefix, o["mandir"], "man1/oeed-sim.1"),
     }
 
 
@@ -89,8 +96,9 @@ class Install:
             out = install(d)
             assert out.strip() == "", f"--quiet install printed: {out!r}"
             assert installed_files(d) == set(want.values()), (installed_files(d), want)
-            mode = os.stat(in_dest(d, want["bin"])).st_mode
-            assert mode & stat.S_IXUSR and mode & stat.S_IXOTH, oct(mode)
+            for exe in (want["bin"], want["sim"]):
+                mode = os.stat(in_dest(d, exe)).st_mode
+                assert mode & stat.S_IXUSR and mode & stat.S_IXOTH, (exe, oct(mode))
             assert stat.S_IMODE(os.stat(in_dest(d, want["config"])).st_mode) == 0o644
             with open(in_dest(d, want["config"])) as f, \
                     open(os.path.join(harness.SOURCE, "config/oeed.yaml")) as g:
@@ -127,8 +135,13 @@ class Install:
             install(d)
             text8, warn8 = render(in_dest(d, want["man8"]))
             text5, warn5 = render(in_dest(d, want["man5"]))
+            text1, warn1 = render(in_dest(d, want["man1"]))
         assert warn8 == "", warn8
         assert warn5 == "", warn5
+        assert warn1 == "", warn1
+        for s in ["NAME", "SYNOPSIS", "oeed-sim record --out FILE", "oeed-sim live --url",
+                  "--machines N", "oeed(8)"]:
+            assert s in text1, f"oeed-sim(1) lacks {s!r}"
         for s in ["NAME", "SYNOPSIS", "EXIT STATUS", "SIGHUP", "SIGTERM", "FILES", "NOTIFY_SOCKET",
                   "WATCHDOG_USEC", "JOURNAL_STREAM", "--check-config", "oeed replay -c FILE",
                   "oeed report -c FILE --contract NAME --period LABEL [--html OUT] REC...",

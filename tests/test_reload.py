@@ -145,7 +145,6 @@ report:
 outputs:
   - type: file
     path: "{out_path}"
-    flush_interval: 200ms
 """
 
 

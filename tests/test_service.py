@@ -145,7 +145,6 @@ report:
 outputs:
   - type: file
     path: "-"
-    flush_interval: 10ms
 """
 
 
@@ -270,7 +269,6 @@ machines:
 outputs:
   - type: file
     path: "-"
-    flush_interval: 10ms
 """
 
 
