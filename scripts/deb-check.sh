@@ -78,10 +78,10 @@ chroot_run "$INST_ROOT" apt-get install -y -qq --no-install-recommends systemd m
 snapshot() {
 	chroot_run "$INST_ROOT" find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /tmp \
 		-o -path /var/cache -o -path /var/log -o -path /var/lib/apt -o -path /var/lib/dpkg \
-		-o -path /root \) -prune -o -print | sort
+		-o -path /root \) -prune -o -print | LC_ALL=C sort
 }
 snapshot >"$WORK/before.txt"
-chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | sort >"$WORK/pkgs-before.txt"
+chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | LC_ALL=C sort >"$WORK/pkgs-before.txt"
 mkdir -p "$INST_ROOT/tmp/debs"
 cp "$OUT"/oeed_*.deb "$OUT"/oeed-sim_*.deb "$INST_ROOT/tmp/debs/"
 chroot_run "$INST_ROOT" sh -c 'apt-get install -y ./tmp/debs/oeed_*.deb ./tmp/debs/oeed-sim_*.deb' \
@@ -149,12 +149,14 @@ while read -r path; do
 	fi
 done < <(cat "$WORK/files.txt"; printf '%s\n' /etc/oeed /var/lib/oeed /var/lib/private/oeed)
 snapshot >"$WORK/after.txt"
-new=$(comm -13 "$WORK/before.txt" "$WORK/after.txt")
+# one collation for sort and comm: comm exits 1 on input it thinks unsorted (the last
+# run stopped here, with no verdict, under set -e)
+new=$(LC_ALL=C comm -13 "$WORK/before.txt" "$WORK/after.txt")
 if [ -n "$new" ]; then
 	echo "  $(wc -l <<<"$new") paths are new since before the install, none of them oeed's: of the"
 	echo "  packages apt pulled in and autoremove keeps (recommended by others):"
-	chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | sort >"$WORK/pkgs-after.txt"
-	comm -13 "$WORK/pkgs-before.txt" "$WORK/pkgs-after.txt" | tr '\n' ' ' | sed 's/^/    /'
+	chroot_run "$INST_ROOT" dpkg-query -W -f='${Package}\n' | LC_ALL=C sort >"$WORK/pkgs-after.txt"
+	LC_ALL=C comm -13 "$WORK/pkgs-before.txt" "$WORK/pkgs-after.txt" | tr '\n' ' ' | sed 's/^/    /'
 	echo
 fi
 if grep -q oeed <<<"$new"; then left+=($(grep oeed <<<"$new")); fi
