@@ -186,6 +186,12 @@ int main(void)
 	ic.url = "http://127.0.0.1:9";
 	ic.api = 1;
 	ic.database = "oeed";
+	ic.precision = "ms"; /* what the loader fills in */
+	ic.batch_lines = 5000;
+	ic.flush_interval_ms = 1000;
+	ic.spool_max = 1 << 20;
+	ic.timeout_ms = 10000;
+	ic.connect_timeout_ms = 5000;
 	ic.username = "u";
 	ic.password_file = secret;
 	f = fopen(secret, "w");

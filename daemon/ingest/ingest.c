@@ -329,8 +329,7 @@ size_t ingest_subscriptions(const struct ingest *in, const char **ret_filters, i
 	/* every source is looked at, so a later duplicate still raises a kept filter's QoS */
 	for (size_t i = 0; i < in->n_sources; i++) {
 		const char *f = in->sources[i].tmpl.subscription;
-		int qos =
-		    in->sources[i].src->qos >= 0 ? in->sources[i].src->qos : in->cfg->mqtt.qos;
+		int qos = in->sources[i].src->qos; /* resolved from mqtt.qos at load */
 		bool dup = false;
 		for (size_t j = 0; j < n; j++)
 			if (strcmp(ret_filters[j], f) == 0) {

@@ -474,7 +474,7 @@ static int build_options(struct mqtt_client *c, const struct oeed_mqtt_conf *con
 		c->ssl.privateKey = c->key_file;
 		c->ssl.enableServerCertAuth = 1;
 		/* paho's default is no host name check. */
-		c->ssl.verify = conf->has_tls ? conf->tls.verify : 1;
+		c->ssl.verify = conf->tls.verify;
 		c->ssl.ssl_error_cb = ssl_error_cb;
 		c->ssl.ssl_error_context = c;
 		c->conn.ssl = &c->ssl;

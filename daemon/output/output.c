@@ -32,7 +32,7 @@ static const struct output_ops *ops_for(enum oeed_output_type type)
 int output_new(const struct oeed_output_conf *conf, const char *state_dir, struct output **ret,
 	       struct oeed_error *err)
 {
-	const char *name = conf->name ? conf->name : "output";
+	const char *name = conf->name;
 	int r = 0;
 	struct output *o = calloc(1, sizeof(*o));
 	if (!o || !(o->name = strdup(name))) {

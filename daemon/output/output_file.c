@@ -83,7 +83,7 @@ static void file_free(struct file_output *f)
 static int file_open(const struct oeed_output_conf *conf, const char *state_dir, void **ret,
 		     struct oeed_error *err)
 {
-	const char *path = conf->path ? conf->path : "-";
+	const char *path = conf->path;
 	struct file_output *f = calloc(1, sizeof(*f));
 	int r = 0;
 	(void)state_dir; /* nothing to keep */

@@ -887,7 +887,7 @@ static int setup_curl(struct influx_output *o, const struct oeed_output_conf *co
 		    (r = append_param(o->curl, &url, "bucket", conf->bucket)) < 0)
 			goto out;
 	}
-	r = append_param(o->curl, &url, "precision", conf->precision ? conf->precision : "ms");
+	r = append_param(o->curl, &url, "precision", conf->precision);
 	if (r < 0)
 		goto out;
 	r = -ENOMEM;
@@ -991,7 +991,7 @@ static int influx_open(const struct oeed_output_conf *conf, const char *state_di
 	o->stats.last_latency_ms = -1;
 	o->seed = (unsigned)clock_mono_ms() ^ (unsigned)(uintptr_t)o;
 
-	o->name = strdup(conf->name ? conf->name : "influxdb");
+	o->name = strdup(conf->name);
 	o->database = xstrdup(conf->database);
 	o->verify = conf->verify;
 	if (!o->name || (conf->database && !o->database))
@@ -1018,7 +1018,7 @@ static int influx_open(const struct oeed_output_conf *conf, const char *state_di
 	if (r < 0)
 		goto out;
 
-	if (asprintf(&dir, "%s/spool/%s", state_dir ? state_dir : ".", o->name) < 0) {
+	if (asprintf(&dir, "%s/spool/%s", state_dir, o->name) < 0) {
 		dir = NULL;
 		r = -ENOMEM;
 		goto out;
