@@ -137,7 +137,8 @@ chroot_run "$INST_ROOT" apt-get autoremove --purge -y >>"$OUT/purge.log" 2>&1 ||
 grep -E '^(Purging|Removing) oeed' "$OUT/purge.log" | sed 's/^/  /'
 left=()
 while read -r path; do
-	[ "$path" = "/." ] && continue
+	# dpkg -L puts a blank line between two packages
+	[ -z "$path" ] || [ "$path" = "/." ] && continue
 	if [ -e "$INST_ROOT$path" ] || [ -L "$INST_ROOT$path" ]; then
 		# a directory that was there before (/usr/bin; /lib/systemd/system through the /lib
 		# link of merged /usr) stays
