@@ -41,7 +41,7 @@ FUZZERS=(fuzz-config fuzz-decoder-text fuzz-decoder-json fuzz-decoder-sparkplug 
 [ ${#ONLY[@]} -gt 0 ] && FUZZERS=("${ONLY[@]}")
 
 # The project sources the fuzzers need (everything but I/O to servers and main()).
-CORE=(daemon/util/util.c daemon/util/log.c daemon/config/config.c daemon/ingest/topic.c
+CORE=(daemon/util/util.c daemon/util/log.c daemon/config/config.c daemon/config/schema.c daemon/ingest/topic.c
   daemon/ingest/plugin.c daemon/emit/lineproto.c daemon/io/recording.c daemon/core/calendar.c
   daemon/core/hist.c daemon/core/kpi.c daemon/core/engine.c daemon/emit/emit.c
   daemon/ingest/ingest.c daemon/pipeline/pipeline.c
