@@ -187,6 +187,9 @@ static void test_bad_mqtt(void)
 	BAD("mqtt:\n  sparkplug_host_id: scada1\n",
 	    "t.yaml:2:22: mqtt.sparkplug_host_id: a Sparkplug primary host must connect with "
 	    "clean_session: true (Sparkplug 3.0; see docs/mqtt.md, \"Primary host\")");
+	BAD("mqtt:\n  clean_session: true\n  status_topic: st/x\n  sparkplug_host_id: h\n",
+	    "t.yaml:4:22: mqtt.sparkplug_host_id: give status_topic or sparkplug_host_id, not "
+	    "both: a connection has one last will, and a primary host's is its STATE death");
 	BAD("mqtt:\n  clean_session: true\n  sparkplug_host_id: a/b\n",
 	    "t.yaml:3:22: mqtt.sparkplug_host_id: a Sparkplug host id is one topic level: not "
 	    "empty, no '/', '+', '#', at most 200 bytes");

@@ -380,6 +380,11 @@ static int mqtt_check(struct loader *ld, const yaml_node_t *m, void *obj, const 
 				"'#', at most 200 bytes");
 	/* Sparkplug 3.0 (message-flow-phid-sparkplug-clean-session-311/-50): a primary host
 	 * connects with a clean session, so that no stale session outlives its STATE. */
+	if (mq->sparkplug_host_id && mq->status_topic)
+		return fail_key(
+		    ld, m, "sparkplug_host_id",
+		    "give status_topic or sparkplug_host_id, not both: a connection has "
+		    "one last will, and a primary host's is its STATE death");
 	if (mq->sparkplug_host_id && !mq->clean_session)
 		return fail_key(ld, m, "sparkplug_host_id",
 				"a Sparkplug primary host must connect with clean_session: true "
