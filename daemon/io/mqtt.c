@@ -192,8 +192,12 @@ static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *r)
 {
 	struct mqtt_client *c = ctx;
 	const char *what = "unknown error";
+	/* paho 1.3 reports a refused MQTT 5 CONNACK with the reason code in `code` (reasonCode
+	 * stays 0): 135 is "Not authorized", which MQTTAsync_strerror calls "Unknown error". */
 	if (r && r->reasonCode >= 0x80)
 		what = MQTTReasonCode_toString(r->reasonCode);
+	else if (r && r->code >= 0x80 && r->code <= 0xFF)
+		what = MQTTReasonCode_toString((enum MQTTReasonCodes)r->code);
 	else if (r)
 		what = failure_text(c, r->code);
 	conn_failed(c, what, r ? r->message : NULL);
