@@ -49,11 +49,18 @@ static int fake_publish(void *ctx, const char *topic, const void *payload, size_
 	return 0;
 }
 
-static void fake_count(void *ctx, const char *what)
+static void fake_count(void *ctx, const char *what, const char *detail)
 {
 	struct host_ctx *h = ctx;
-	static const char *const known[] = {"seq_gap",	  "unknown_alias",    "stale_ndeath",
-					    "table_full", "unsupported_type", "invalid_utf8"};
+	static const char *const known[] = {"seq_gap",	  "unknown_alias",     "stale_ndeath",
+					    "table_full", "unsupported_type",  "invalid_utf8",
+					    "no_nbirth",  "ndeath_unverified", "machine_conflict"};
+
+	if (!detail || strncmp(detail, "group ", 6) != 0) {
+		fprintf(stderr, "notice '%s' does not name its node: %s\n", what,
+			detail ? detail : "(null)");
+		abort();
+	}
 
 	for (size_t i = 0; i < OEED_ARRAY_SIZE(known); i++)
 		if (strcmp(what, known[i]) == 0) {

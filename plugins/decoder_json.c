@@ -146,6 +146,12 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 
 	if (!st)
 		return plugin_error(err, 0, -ENOMEM, "out of memory");
+	if (src->machine) {
+		r = plugin_error(err, 0, -EINVAL,
+				 "machine: only for sparkplug_b (the topic's {machine} names the "
+				 "machine)");
+		goto out_free;
+	}
 	for (int s = 0; s < SIG__COUNT; s++) {
 		const char *text = src->fields[s];
 

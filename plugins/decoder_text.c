@@ -34,6 +34,13 @@ static int text_create(const struct oeed_source *src, const struct oeed_decoder_
 {
 	struct text_state *st;
 
+	if (src->machine)
+		return plugin_error(
+		    err, 0, -EINVAL,
+		    "machine: only for sparkplug_b (the topic's {machine} names the "
+		    "machine)");
+	if (src->timestamp_zone)
+		return plugin_error(err, 0, -EINVAL, "timestamp_zone: text payloads carry no time");
 	switch (src->signal) {
 	case SIG_STATE:
 	case SIG_TOTAL:

@@ -3,6 +3,8 @@
 # missing packages are installed.
 #   deps.sh          everything the tests need (scripts/test.sh): build, servers, tools
 #   deps.sh --demo   only what scripts/demo.sh needs: build, mosquitto, InfluxDB, curl
+# nodejs and npm run the Eclipse Tahu edge nodes of tests/test_sparkplug.py, which installs
+# npm sparkplug-client into the build directory on first use (from npm's cache when offline).
 # Servers it installs (mosquitto, InfluxDB, VictoriaMetrics) are left disabled and stopped:
 # Debian's packages would enable them at boot and start them (InfluxDB on port 8086 of every
 # interface, without authentication), while the tests and the demo start their own on
@@ -19,6 +21,7 @@ DEMO_PKGS=(mosquitto influxdb curl)
 TEST_PKGS=(
   clang-format mosquitto mosquitto-clients influxdb victoria-metrics
   openssl curl time gnuplot-nox man-db groff-base systemd chromium clang libclang-rt-14-dev
+  nodejs npm
 )
 # package -> its services
 declare -A SERVICES=([mosquitto]=mosquitto [influxdb]=influxdb [victoria-metrics]=victoria-metrics)

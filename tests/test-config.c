@@ -183,6 +183,24 @@ static void test_bad_mqtt(void)
 	BAD("mqtt:\n  status_topic: oeed/+/status\n",
 	    "t.yaml:2:17: mqtt.status_topic: a topic to publish to cannot hold '+' or '#'");
 	BAD("mqtt:\n  queue_len: 0\n", "t.yaml:2:14: mqtt.queue_len: 0 out of range (1..16777216)");
+	/* Sparkplug 3.0: a primary host connects with a clean session */
+	BAD("mqtt:\n  sparkplug_host_id: scada1\n",
+	    "t.yaml:2:22: mqtt.sparkplug_host_id: a Sparkplug primary host must connect with "
+	    "clean_session: true (Sparkplug 3.0; see docs/mqtt.md, \"Primary host\")");
+	BAD("mqtt:\n  clean_session: true\n  status_topic: st/x\n  sparkplug_host_id: h\n",
+	    "t.yaml:4:22: mqtt.sparkplug_host_id: give status_topic or sparkplug_host_id, not "
+	    "both: a connection has one last will, and a primary host's is its STATE death");
+	BAD("mqtt:\n  clean_session: true\n  sparkplug_host_id: a/b\n",
+	    "t.yaml:3:22: mqtt.sparkplug_host_id: a Sparkplug host id is one topic level: not "
+	    "empty, no '/', '+', '#', at most 200 bytes");
+	struct oeed_config *cfg = LOAD("mqtt:\n  clean_session: true\n  sparkplug_host_id: oeed1\n"
+				       "  sparkplug_rebirth: false\n");
+	if (cfg) {
+		CHECK_STR(cfg->mqtt.sparkplug_host_id, "oeed1");
+		CHECK(!cfg->mqtt.sparkplug_rebirth);
+		round_trip(cfg, __LINE__);
+	}
+	config_free(cfg);
 }
 
 static void test_bad_sources(void)
@@ -239,6 +257,28 @@ static void test_bad_sources(void)
 	BAD("sources:\n  - topic: a/{machine}\n    decoder: text\n    signal: total\n"
 	    "    cycle_counts: true\n",
 	    "t.yaml:5:19: sources[0].cycle_counts: cycle_counts needs the cycle signal");
+
+	/* a share group gives each message to one member: refused, with the reason */
+	BAD("sources:\n  - decoder: sparkplug_b\n    topic: $share/oeed/spBv1.0/plant1/#\n"
+	    "    fields: {state: Machine/State}\n",
+	    "t.yaml:3:12: sources[0].topic: shared subscriptions ('$share/') are not supported: "
+	    "the broker gives each message to one member of the group, so oeed would see only "
+	    "part of a machine's events; subscribe to the plain topic");
+	BAD("sources:\n  - topic: \"$queue/a/{machine}\"\n    decoder: text\n    signal: state\n",
+	    "t.yaml:2:12: sources[0].topic: shared subscriptions ('$queue/') are not supported: "
+	    "the broker gives each message to one member of the group, so oeed would see only "
+	    "part of a machine's events; subscribe to the plain topic");
+	/* decoder-specific keys are judged by the decoder */
+	BAD("sources:\n  - topic: spBv1.0/p/#\n    decoder: sparkplug_b\n"
+	    "    fields: {state: S}\n    machine: \"{node}/{device}\"\n",
+	    "t.yaml:2:5: sources[0]: machine: column 7: '/' cannot be in a machine id");
+	BAD("sources:\n  - topic: spBv1.0/p/#\n    decoder: sparkplug_b\n"
+	    "    fields: {state: S}\n    timestamp_zone: Europe/Berlin\n",
+	    "t.yaml:2:5: sources[0]: timestamp_zone: Sparkplug timestamps are UTC milliseconds");
+	BAD("sources:\n  - topic: a/{machine}\n    decoder: text\n    signal: state\n"
+	    "    machine: \"{node}.{device}\"\n",
+	    "t.yaml:2:5: sources[0]: machine: only for sparkplug_b (the topic's {machine} names "
+	    "the machine)");
 
 	/* the decoder judges its own settings; its message follows the source's place */
 	struct oeed_config *cfg = NULL;
@@ -423,7 +463,8 @@ static void test_defaults(void)
 	CHECK(!cfg->mqtt.has_tls);
 	CHECK(cfg->mqtt.tls.verify);
 	CHECK_INT(cfg->mqtt.queue_len, 65536);
-	CHECK(!cfg->mqtt.sparkplug_rebirth);
+	CHECK(cfg->mqtt.sparkplug_rebirth);
+	CHECK(cfg->mqtt.sparkplug_host_id == NULL);
 	CHECK_INT(cfg->n_sources, 0);
 	CHECK_INT(cfg->machines.max, 100);
 	CHECK_INT(cfg->machines.n_list, 0);

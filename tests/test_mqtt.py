@@ -292,6 +292,34 @@ class MqttTests:
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
+    def test_wrong_password_mqtt5(self):
+        """A refused MQTT 5 connect names the CONNACK reason code (paho's own text for it
+        is "Unknown error code 135")."""
+        port = free_port()
+        d = tempfile.mkdtemp(prefix="oeed-pw5-")
+        try:
+            pwfile = os.path.join(d, "passwd")
+            subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, "oeed", "Right-Pa55"],
+                           check=True, timeout=30, capture_output=True)
+            os.chmod(pwfile, 0o644)
+            os.chmod(d, 0o755)
+            client_pw = os.path.join(d, "client.secret")
+            with open(client_pw, "w") as f:
+                f.write("Wr0ng-s3cret\n")
+            conf = (f"listener {port} 127.0.0.1\nallow_anonymous false\n"
+                    f"password_file {pwfile}\n")
+            with Mosquitto(port=port, extra_conf=conf) as mq, \
+                    Driver(f"url={mq.url}", "client_id=pw5", "user=oeed", "protocol=5",
+                           "password_file=" + client_pw, "sub=p/#", "count=1",
+                           "duration_ms=5000") as drv:
+                wait_until(lambda: "failed" in drv.err(), 15, "a connect error")
+                err = drv.err()
+                assert re.search(rf"mqtt: connect to {re.escape(mq.url)} failed: "
+                                 r"(Not authorized|Bad user name or password)", err), err
+                assert "Unknown error" not in err, err
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
     def test_large_payload(self):
         mib = bytes(65 + i % 26 for i in range(1 << 20))
         with Mosquitto() as mq, Driver(f"url={mq.url}", "client_id=big", "sub=b/#",

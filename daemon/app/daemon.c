@@ -105,23 +105,25 @@ static int host_publish(void *ctx, const char *topic, const void *payload, size_
 	struct daemon *d = ctx;
 	struct log_ratelimit *rl = &d->rl_rebirth;
 	oeed_ms now = d->loop.now;
-	/* rebirth requests: a burst of 5 per minute at most, whatever the decoders ask */
+	/* A storm guard only: the Sparkplug decoder already limits each node to one request per
+	 * rebirth interval; this caps all nodes together (an oeed restart asks every node). */
 	if (now - rl->window_start >= 60000) {
 		rl->window_start = now;
 		rl->in_window = 0;
 	}
-	if (rl->in_window >= 5)
+	if (rl->in_window >= 120)
 		return -EAGAIN;
 	rl->in_window++;
 	log_info("sparkplug: requesting a rebirth on %s", topic);
 	return d->mqtt.client ? mqtt_publish(d->mqtt.client, topic, payload, len) : -ENOTCONN;
 }
 
-static void host_count(void *ctx, const char *what)
+static void host_count(void *ctx, const char *what, const char *detail)
 {
 	struct daemon *d = ctx;
 	d->protocol_notices++;
-	log_limited(&d->rl_notice, d->loop.now, LOG_LVL_INFO, "sparkplug: %s", what);
+	log_limited(&d->rl_notice, d->loop.now, LOG_LVL_INFO, "decoder notice %s%s%s", what,
+		    detail ? ": " : "", detail ? detail : "");
 }
 
 static struct oeed_decoder_host daemon_host(struct daemon *d, const struct oeed_config *cfg)

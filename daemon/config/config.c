@@ -372,6 +372,23 @@ static int mqtt_check(struct loader *ld, const yaml_node_t *m, void *obj, const 
 	if (mq->status_topic && strpbrk(mq->status_topic, "+#"))
 		return fail_key(ld, m, "status_topic",
 				"a topic to publish to cannot hold '+' or '#'");
+	if (mq->sparkplug_host_id &&
+	    (!*mq->sparkplug_host_id || strpbrk(mq->sparkplug_host_id, "/+#") ||
+	     strlen(mq->sparkplug_host_id) > 200))
+		return fail_key(ld, m, "sparkplug_host_id",
+				"a Sparkplug host id is one topic level: not empty, no '/', '+', "
+				"'#', at most 200 bytes");
+	/* Sparkplug 3.0 (message-flow-phid-sparkplug-clean-session-311/-50): a primary host
+	 * connects with a clean session, so that no stale session outlives its STATE. */
+	if (mq->sparkplug_host_id && mq->status_topic)
+		return fail_key(
+		    ld, m, "sparkplug_host_id",
+		    "give status_topic or sparkplug_host_id, not both: a connection has "
+		    "one last will, and a primary host's is its STATE death");
+	if (mq->sparkplug_host_id && !mq->clean_session)
+		return fail_key(ld, m, "sparkplug_host_id",
+				"a Sparkplug primary host must connect with clean_session: true "
+				"(Sparkplug 3.0; see docs/mqtt.md, \"Primary host\")");
 	return 0;
 }
 
@@ -501,9 +518,18 @@ static const struct schema_key mqtt_keys[] = {
     {.key = "sparkplug_rebirth",
      .type = ST_BOOL,
      .off = MQ(sparkplug_rebirth),
-     .def = "false",
+     .def = "true",
      .scope = SCOPE_PIPELINE,
-     .doc = "ask Sparkplug nodes for a rebirth on an unknown alias or a sequence gap"},
+     .doc = "ask a Sparkplug node for a rebirth (NCMD `Node Control/Rebirth`) when its data "
+	    "comes without a BIRTH oeed has seen, by an unknown alias, or after a sequence gap; "
+	    "at most once per 10 s per node"},
+    {.key = "sparkplug_host_id",
+     .type = ST_STR,
+     .off = MQ(sparkplug_host_id),
+     .doc_type = "Sparkplug host id (no `/`, `+`, `#`)",
+     .doc_def = "none (a passive listener)",
+     .doc = "be a Sparkplug 3.0 primary host: retained `spBv1.0/STATE/<id>` birth and will; "
+	    "needs `clean_session: true` (the specification's rule)"},
 };
 #undef MQ
 
@@ -724,6 +750,14 @@ static int source_check(struct loader *ld, const yaml_node_t *m, void *obj, cons
 	struct topic_template t;
 	memset(&t, 0, sizeof(t));
 	msg[0] = '\0';
+	/* In a share group the broker hands each message to one member only: oeed would lose
+	 * the messages the others get, and a machine's events would be split between hosts. */
+	if (strncmp(src->topic, "$share/", 7) == 0 || strncmp(src->topic, "$queue/", 7) == 0)
+		return fail_key(ld, m, "topic",
+				"shared subscriptions ('%.7s') are not supported: the broker gives "
+				"each message to one member of the group, so oeed would see only "
+				"part of a machine's events; subscribe to the plain topic",
+				src->topic);
 	if (topic_template_parse(src->topic, &t, msg, sizeof(msg)) < 0)
 		return fail_key(ld, m, "topic", "bad topic template: %s", msg);
 	topic_template_free(&t);
@@ -830,6 +864,29 @@ static const struct schema_key source_keys[] = {
      .doc_def = "the machine's `max_lateness`",
      .doc = "how late this source's events may come and still land at their own time "
 	    "(Sparkplug store and forward may need hours); the machine's finals then wait as long"},
+    {.key = "machine",
+     .type = ST_STR,
+     .off = SRC(machine),
+     .doc_type = "template over `{group}`, `{node}`, `{device}`",
+     .doc_def = "`{device}`",
+     .doc = "`sparkplug_b` only: the machine id of a device (node messages drop `{device}` "
+	    "and the separator before it); a device id two nodes report under one machine id is "
+	    "refused, never merged. E.g. `\"{node}.{device}\"`"},
+    {.key = "reorder_timeout",
+     .type = ST_DUR,
+     .off = SRC(reorder_timeout_ms),
+     .def = "2s",
+     .min = 0,
+     .max = 60 * 1000,
+     .doc = "`sparkplug_b` only: how long a missing `seq` may still arrive out of order before "
+	    "oeed counts a `seq_gap` and asks the node for a rebirth"},
+    {.key = "timestamp_zone",
+     .type = ST_STR,
+     .off = SRC(timestamp_zone),
+     .doc_type = "IANA zone or `UTC`",
+     .doc_def = "none (a time without an offset is an error of that field)",
+     .doc = "`json` only: the zone of timestamps that carry no offset "
+	    "(`2026-11-22T10:00:00`)"},
 };
 #undef SRC
 

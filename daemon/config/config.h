@@ -56,7 +56,11 @@ struct oeed_source {
 				     name), NULL when unused */
 	int qos;		  /* -1: use mqtt.qos */
 	oeed_ms max_lateness_ms;  /* -1: the machine's max_lateness */
-	int line, column;	  /* where this source starts in the file */
+	char *machine;		  /* sparkplug_b: machine id template over {group} {node} {device},
+				     NULL: the decoder's default "{device}" */
+	oeed_ms reorder_timeout_ms; /* sparkplug_b: wait for a missing seq before a rebirth */
+	char *timestamp_zone;	    /* json: zone of timestamps without an offset, NULL: none */
+	int line, column;	    /* where this source starts in the file */
 };
 
 struct oeed_machine_conf {
@@ -184,10 +188,11 @@ struct oeed_mqtt_conf {
 	oeed_ms reconnect_max_ms;  /* default 30s */
 	bool has_tls;
 	struct oeed_tls_conf tls;
-	char *status_topic;	/* retained "online"/"offline" (LWT), NULL: none */
-	size_t queue_len;	/* messages the receive queue holds, default 65536 */
-	uint64_t queue_bytes;	/* topic and payload bytes it holds, default 1MiB */
-	bool sparkplug_rebirth; /* request a rebirth on unknown alias / seq gap, default false */
+	char *status_topic;	 /* retained "online"/"offline" (LWT), NULL: none */
+	size_t queue_len;	 /* messages the receive queue holds, default 65536 */
+	uint64_t queue_bytes;	 /* topic and payload bytes it holds, default 1MiB */
+	bool sparkplug_rebirth;	 /* request rebirths (no birth seen, unknown alias, seq gap) */
+	char *sparkplug_host_id; /* primary host: publish spBv1.0/STATE/<id>; NULL: passive */
 };
 
 struct oeed_record_conf {

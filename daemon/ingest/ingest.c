@@ -133,8 +133,19 @@ static void set_error(struct emit_ctx *c, enum ingest_outcome rc, const char *fm
 static int resolve_machine(struct emit_ctx *c, const struct oeed_value *v)
 {
 	if (v->machine) {
-		struct engine_tag_slice tags[OEED_MAX_TEMPLATE_VARS];
+		struct engine_tag_slice tags[OEED_MAX_TEMPLATE_VARS + 2];
 		size_t n = tag_slices(c->match, tags);
+		/* The decoder's tags (Sparkplug group, node) replace topic tags of the same key. */
+		for (size_t i = 0; i < v->n_tags && i < 2; i++) {
+			size_t k = 0;
+			while (k < n && strcmp(tags[k].key, v->tags[i].key) != 0)
+				k++;
+			tags[k].key = v->tags[i].key;
+			tags[k].value = v->tags[i].value;
+			tags[k].value_len = v->tags[i].value_len;
+			if (k == n)
+				n++;
+		}
 		int m = engine_machine(c->in->engine, v->machine, v->machine_len, tags, n);
 		if (m >= 0)
 			engine_seen(c->in->engine, m, c->now);

@@ -11,9 +11,17 @@
 #include <stdint.h>
 #include "config.h"
 
-#define OEED_DECODER_ABI 1
+/* 2: oeed_value carries tags; the host's count() takes a detail (who, what). */
+#define OEED_DECODER_ABI 2
 
 enum oeed_value_kind { VAL_NONE = 0, VAL_NUM, VAL_STR, VAL_BOOL };
+
+/* A tag a decoder adds to the machine (Sparkplug: group, node). Valid during the emit call. */
+struct oeed_tag {
+	const char *key; /* terminated */
+	const char *value;
+	size_t value_len;
+};
 
 struct oeed_value {
 	enum oeed_signal signal;
@@ -25,6 +33,8 @@ struct oeed_value {
 	const char *machine; /* NULL: the machine named by the topic; else an override (valid
 				during the emit call only), e.g. a Sparkplug device */
 	size_t machine_len;
+	const struct oeed_tag *tags; /* with a machine override: tags besides the topic's */
+	size_t n_tags;
 };
 
 /* Called once per decoded value, in payload order. */
@@ -49,8 +59,10 @@ struct oeed_decoder_host {
 	void *ctx;
 	/* Ask the host to publish `payload` to `topic` (QoS 0). Rate-limited by the host. */
 	int (*publish)(void *ctx, const char *topic, const void *payload, size_t len);
-	/* Count a protocol irregularity by name ("seq_gap", "unknown_alias", ...). */
-	void (*count)(void *ctx, const char *what);
+	/* Count a protocol irregularity by name ("seq_gap", "unknown_alias", ...); detail
+	 * (may be NULL) says where, e.g. "group G node N1 device D1: seq 5, expected 3". The
+	 * host counts it (self-metric protocol_notices) and logs it, rate-limited. */
+	void (*count)(void *ctx, const char *what, const char *detail);
 };
 
 struct oeed_decoder {

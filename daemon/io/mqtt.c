@@ -17,6 +17,7 @@
 #include "mqtt.h"
 
 #include <MQTTAsync.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -58,6 +59,11 @@ struct mqtt_client {
 
 	/* Strings paho keeps pointers to for the client's lifetime (reconnects reuse them). */
 	char *url, *client_id, *username, *password, *status_topic;
+	/* Sparkplug primary host (NULL: passive): spBv1.0/STATE/<host_id> and its two payloads,
+	 * both with the timestamp of the first CONNECT (paho sends that will on every reconnect,
+	 * and the birth must carry the will's timestamp). */
+	char *state_topic;
+	char state_online[64], state_offline[64];
 	char *ca_file, *cert_file, *key_file;
 	MQTTAsync_SSLOptions ssl;
 	MQTTAsync_willOptions will;
@@ -186,8 +192,12 @@ static void on_connect_failure5(void *ctx, MQTTAsync_failureData5 *r)
 {
 	struct mqtt_client *c = ctx;
 	const char *what = "unknown error";
+	/* paho 1.3 reports a refused MQTT 5 CONNACK with the reason code in `code` (reasonCode
+	 * stays 0): 135 is "Not authorized", which MQTTAsync_strerror calls "Unknown error". */
 	if (r && r->reasonCode >= 0x80)
 		what = MQTTReasonCode_toString(r->reasonCode);
+	else if (r && r->code >= 0x80 && r->code <= 0xFF)
+		what = MQTTReasonCode_toString((enum MQTTReasonCodes)r->code);
 	else if (r)
 		what = failure_text(c, r->code);
 	conn_failed(c, what, r ? r->message : NULL);
@@ -259,17 +269,35 @@ static int subscribe_set(struct mqtt_client *c, const struct subset *s)
 	return r;
 }
 
-static void publish_status(struct mqtt_client *c, const char *text)
+static void publish_retained(struct mqtt_client *c, const char *topic, const char *text)
 {
 	MQTTAsync_message m = MQTTAsync_message_initializer;
 	m.payload = (void *)text;
 	m.payloadlen = (int)strlen(text);
 	m.qos = 1;
 	m.retained = 1;
-	int rc = MQTTAsync_sendMessage(c->handle, c->status_topic, &m, NULL);
+	int rc = MQTTAsync_sendMessage(c->handle, topic, &m, NULL);
 	if (rc != MQTTASYNC_SUCCESS)
-		log_warn("mqtt: publishing \"%s\" to %s failed: %s", text, c->status_topic,
+		log_warn("mqtt: publishing \"%s\" to %s failed: %s", text, topic,
 			 MQTTAsync_strerror(rc));
+}
+
+static void publish_status(struct mqtt_client *c, const char *text)
+{
+	publish_retained(c, c->status_topic, text);
+}
+
+/* Sparkplug 3.0 host birth: after the subscriptions (the source topics and its own STATE
+ * topic, tck-id-host-topic-phid-birth-sub-required), STATE online=true, QoS 1, retained. */
+static void sparkplug_host_birth(struct mqtt_client *c)
+{
+	MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+	set_response(c, &o);
+	int rc = MQTTAsync_subscribe(c->handle, c->state_topic, 1, &o);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_error("mqtt: subscribe to %s failed: %s", c->state_topic,
+			  MQTTAsync_strerror(rc));
+	publish_retained(c, c->state_topic, c->state_online);
 }
 
 /* Called after the first connect and after every automatic reconnect (onSuccess is not
@@ -290,6 +318,8 @@ static void on_connected(void *ctx, char *cause)
 	subscribe_set(c, s);
 	if (c->status_topic)
 		publish_status(c, "online");
+	if (c->state_topic)
+		sparkplug_host_birth(c);
 
 	pthread_mutex_lock(&c->lock);
 	subset_unref(s);
@@ -321,12 +351,37 @@ static int record_msg(void *ctx, int64_t rx_ns, const char *topic, size_t topic_
 	return recording_write(c->rec, rx_ns, topic, topic_len, payload, len);
 }
 
+/* Our own STATE saying offline (a will of an earlier connection, or someone else's publish):
+ * say online again at once (tck-id-message-flow-hid-sparkplug-state-message-delivered).
+ * Returns true when the message was our STATE topic (not for the engine). */
+static bool own_state(struct mqtt_client *c, const char *topic, size_t tlen,
+		      const MQTTAsync_message *m)
+{
+	if (!c->state_topic || strlen(c->state_topic) != tlen ||
+	    memcmp(c->state_topic, topic, tlen) != 0)
+		return false;
+	cJSON *j = cJSON_ParseWithLength(m->payload, m->payloadlen > 0 ? (size_t)m->payloadlen : 0);
+	const cJSON *online = j ? cJSON_GetObjectItemCaseSensitive(j, "online") : NULL;
+	if (cJSON_IsFalse(online)) {
+		log_info("mqtt: %s says offline: publishing online again", c->state_topic);
+		publish_retained(c, c->state_topic, c->state_online);
+	}
+	cJSON_Delete(j);
+	return true;
+}
+
 static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
 	struct mqtt_client *c = ctx;
 	size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
 	size_t len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
 	struct rxqueue_push_info info;
+
+	if (own_state(c, topic, tlen, m)) {
+		MQTTAsync_freeMessage(&m);
+		MQTTAsync_free(topic);
+		return 1;
+	}
 
 	int r =
 	    rxqueue_push(c->q, topic, tlen, m->payload, len, c->rec ? record_msg : NULL, c, &info);
@@ -457,11 +512,12 @@ static int build_options(struct mqtt_client *c, const struct oeed_mqtt_conf *con
 	c->conn.connectTimeout = 10;
 	c->conn.username = c->username;
 	c->conn.password = c->password;
-	if (c->status_topic) {
+	if (c->status_topic || c->state_topic) {
+		/* One will per connection: the config allows status_topic or sparkplug_host_id. */
 		MQTTAsync_willOptions w = MQTTAsync_willOptions_initializer;
 		c->will = w;
-		c->will.topicName = c->status_topic;
-		c->will.message = "offline";
+		c->will.topicName = c->state_topic ? c->state_topic : c->status_topic;
+		c->will.message = c->state_topic ? c->state_offline : "offline";
 		c->will.retained = 1;
 		c->will.qos = 1;
 		c->conn.will = &c->will;
@@ -525,6 +581,21 @@ int mqtt_new(const struct oeed_mqtt_conf *conf, const struct mqtt_subscription *
 		r = -ENOMEM;
 		snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
 		goto fail;
+	}
+	if (conf->sparkplug_host_id) {
+		size_t n = strlen("spBv1.0/STATE/") + strlen(conf->sparkplug_host_id) + 1;
+		c->state_topic = malloc(n);
+		if (!c->state_topic) {
+			r = -ENOMEM;
+			snprintf(err->msg, sizeof(err->msg), "mqtt: out of memory");
+			goto fail;
+		}
+		snprintf(c->state_topic, n, "spBv1.0/STATE/%s", conf->sparkplug_host_id);
+		long long ts = (long long)clock_wall_ms();
+		snprintf(c->state_online, sizeof(c->state_online),
+			 "{\"online\":true,\"timestamp\":%lld}", ts);
+		snprintf(c->state_offline, sizeof(c->state_offline),
+			 "{\"online\":false,\"timestamp\":%lld}", ts);
 	}
 	if (conf->has_tls &&
 	    ((r = tls_file(&c->ca_file, conf->tls.ca_file, "mqtt.tls.ca_file", err)) < 0 ||
@@ -762,6 +833,14 @@ static void disconnect(struct mqtt_client *c)
 	/* A clean disconnect does not fire the will: say "offline" ourselves. */
 	if (c->status_topic)
 		publish_status(c, "offline");
+	if (c->state_topic) {
+		/* tck-id-host-topic-phid-death-payload-disconnect-clean: the time of the disconnect
+		 */
+		char off[64];
+		snprintf(off, sizeof(off), "{\"online\":false,\"timestamp\":%lld}",
+			 (long long)clock_wall_ms());
+		publish_retained(c, c->state_topic, off);
+	}
 	MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
 	if (c->protocol == 5) {
 		MQTTAsync_disconnectOptions o5 = MQTTAsync_disconnectOptions_initializer5;
@@ -811,6 +890,7 @@ void mqtt_free(struct mqtt_client *c)
 	free(c->client_id);
 	free(c->username);
 	free(c->status_topic);
+	free(c->state_topic);
 	free(c->ca_file);
 	free(c->cert_file);
 	free(c->key_file);
