@@ -164,6 +164,13 @@ static void test_kpi(void)
 		  "mtbf_s=18.25,mttr_s=19.25,rate_per_h=20.25,cycle_count=21i,cycle_avg_s=22.25,"
 		  "cycle_min_s=23.25,cycle_max_s=24.25,cycle_p50_s=25.25,cycle_p95_s=26.25,"
 		  "final=false,window_start=0i 5\n");
+	/* a shift record carries the shift's name */
+	struct kpi_values one = {0};
+	kv_set(&one, KF_RUN_S, 1);
+	one.shift = "late";
+	f.sink.kpi(f.sink.ctx, &bare, "shift", 0, 5, &one, true);
+	CHECK_STR(take(&f), "machine_kpi,machine=m,window=shift,shift=late run_s=1,final=true,"
+			    "window_start=0i 5\n");
 	strbuf_free(&f.sb);
 }
 
@@ -193,7 +200,7 @@ static void test_contract(void)
 	f.sink.contract(f.sink.ctx, &r);
 	CHECK_STR(take(&f), "contract,contract=line\\ 2\\,avail,kpi=availability,period=2026-11 "
 			    "value=0.9625,target=0.975,minimum=0.95,best_case=0.99,worst_case=0.3,"
-			    "coverage=0.5,status=\"at_risk\",final=false,"
+			    "coverage=0.5,status=\"at_risk\",status_code=3i,final=false,"
 			    "period_start=1793491200000i,machines=3i 1793599201000\n");
 
 	/* no value yet and an unknown best case: both fields left out */
@@ -204,14 +211,18 @@ static void test_contract(void)
 	r.final = true;
 	r.n_machines = 0;
 	f.sink.contract(f.sink.ctx, &r);
-	CHECK_STR(take(&f), "contract,contract=line\\ 2\\,avail,kpi=availability,period=2026-11 "
-			    "target=0.975,minimum=0.95,worst_case=0.3,coverage=0.5,"
-			    "status=\"no_data\",final=true,period_start=1793491200000i,machines=0i "
-			    "1793599201000\n");
+	CHECK_STR(
+	    take(&f),
+	    "contract,contract=line\\ 2\\,avail,kpi=availability,period=2026-11 "
+	    "target=0.975,minimum=0.95,worst_case=0.3,coverage=0.5,"
+	    "status=\"no_data\",status_code=0i,final=true,period_start=1793491200000i,machines=0i "
+	    "1793599201000\n");
 
 	/* each status by its name */
 	static const char *const names[CS__COUNT] = {"met",	      "on_track", "at_risk",
 						     "below_minimum", "breached", "no_data"};
+	/* interface.md: 0 no_data, 1 met, 2 on_track, 3 at_risk, 4 below_minimum, 5 breached */
+	static const int codes[CS__COUNT] = {1, 2, 3, 4, 5, 0};
 	struct oeed_contract mttr = {
 	    .name = "repair", .kpi = KPI_MTTR, .target = 600, .minimum = 1800.5};
 	struct contract_result q = {.contract = &mttr,
@@ -230,11 +241,61 @@ static void test_contract(void)
 		snprintf(exp, sizeof(exp),
 			 "contract,contract=repair,kpi=mttr_s,period=30d value=720,target=600,"
 			 "minimum=1800.5,best_case=700,worst_case=900,coverage=1,status=\"%s\","
-			 "final=false,period_start=0i,machines=0i 7\n",
-			 names[s]);
+			 "status_code=%di,final=false,period_start=0i,machines=0i 7\n",
+			 names[s], codes[s]);
 		CHECK_STR(take(&f), exp);
 	}
 	CHECK_INT(f.em.lines, 2 + CS__COUNT);
+
+	/* a shift contract carries the shift's name as a tag */
+	q.shift = "night";
+	q.period_label = "shift";
+	q.status = CS_MET;
+	f.sink.contract(f.sink.ctx, &q);
+	CHECK_STR(take(&f),
+		  "contract,contract=repair,kpi=mttr_s,period=shift,shift=night value=720,"
+		  "target=600,minimum=1800.5,best_case=700,worst_case=900,coverage=1,"
+		  "status=\"met\",status_code=1i,final=false,period_start=0i,machines=0i "
+		  "7\n");
+	strbuf_free(&f.sb);
+}
+
+static void test_loss_and_stop(void)
+{
+	struct fixture f;
+	setup(&f, "plant 1");
+	CHECK(f.sink.loss != NULL && f.sink.stop != NULL);
+	struct engine_loss l = {.label = "shift",
+				.shift = "early",
+				.window_start = T0,
+				.window_end = T0 + 8 * 3600000LL,
+				.cat = CAT_DOWN,
+				.reason = "tool change",
+				.time_ms = 1234567,
+				.events = 3,
+				.final = true};
+	f.sink.loss(f.sink.ctx, &f.m, &l);
+	CHECK_STR(take(&f), "machine_loss,machine=press\\ 01,site=plant\\ 1,line=L\\=2,"
+			    "hall=north\\,east,window=shift,shift=early,category=down,"
+			    "reason=tool\\ change time_s=1234.567,events=3i,mean_s=411.522333333,"
+			    "final=true,window_start=1793599200000i 1793628000000\n");
+	/* no reason: the tag is left out; no entry in the span: no mean */
+	l.reason = "";
+	l.shift = NULL;
+	l.label = "day";
+	l.events = 0;
+	l.final = false;
+	f.sink.loss(f.sink.ctx, &f.m, &l);
+	CHECK_STR(take(&f), "machine_loss,machine=press\\ 01,site=plant\\ 1,line=L\\=2,"
+			    "hall=north\\,east,window=day,category=down time_s=1234.567,events=0i,"
+			    "final=false,window_start=1793599200000i 1793628000000\n");
+	struct engine_stop st = {
+	    .cat = CAT_IDLE, .reason = "starved", .start = T0 + 5, .end = T0 + 65005};
+	f.sink.stop(f.sink.ctx, &f.m, &st);
+	CHECK_STR(take(&f), "machine_stop,machine=press\\ 01,site=plant\\ 1,line=L\\=2,"
+			    "hall=north\\,east,category=idle,reason=starved duration_s=65,"
+			    "start=1793599200005i 1793599200005\n");
+	CHECK_INT(f.em.lines, 3);
 	strbuf_free(&f.sb);
 }
 
@@ -318,7 +379,7 @@ static void test_site(void)
 				    .n_machines = 1};
 	f.sink.contract(f.sink.ctx, &r);
 	CHECK_STR(take(&f), "contract,contract=c,site=plant\\ 1,kpi=oee,period=2026-11-02\\ early "
-			    "target=0.6,minimum=0.5,status=\"met\",final=true,"
+			    "target=0.6,minimum=0.5,status=\"met\",status_code=1i,final=true,"
 			    "period_start=1793599200000i,machines=1i 1793599200010\n");
 	/* self-metrics: after the instance */
 	struct self_metrics s = sample_metrics();
@@ -380,6 +441,7 @@ int main(void)
 	test_state();
 	test_kpi();
 	test_contract();
+	test_loss_and_stop();
 	test_self();
 	test_site();
 	test_discard();

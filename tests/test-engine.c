@@ -29,9 +29,29 @@ struct state_rec {
 	double prev;
 };
 
+struct loss_rec {
+	char label[16];
+	bool final;
+	oeed_ms start, end;
+	enum oeed_category cat;
+	char reason[32];
+	oeed_ms ms;
+	uint32_t events;
+};
+
+struct stop_rec {
+	enum oeed_category cat;
+	char reason[32];
+	oeed_ms start, end;
+};
+
 struct capture {
 	struct rec kpi[16384];
 	size_t n_kpi;
+	struct loss_rec loss[4096];
+	size_t n_loss;
+	struct stop_rec stop[64];
+	size_t n_stop;
 	struct state_rec st[256];
 	size_t n_st;
 	struct contract_result con[256];
@@ -77,6 +97,36 @@ static void cap_contract(void *ctx, const struct contract_result *r)
 	c->con[c->n_con] = *r;
 	snprintf(c->con_status[c->n_con], 16, "%s", contract_status_name(r->status));
 	c->n_con++;
+}
+
+static void cap_loss(void *ctx, const struct engine_machine_info *m, const struct engine_loss *l)
+{
+	(void)m;
+	struct capture *c = ctx;
+	if (c->n_loss >= 4096)
+		return;
+	struct loss_rec *r = &c->loss[c->n_loss++];
+	snprintf(r->label, sizeof(r->label), "%s", l->label);
+	snprintf(r->reason, sizeof(r->reason), "%s", l->reason);
+	r->final = l->final;
+	r->start = l->window_start;
+	r->end = l->window_end;
+	r->cat = l->cat;
+	r->ms = l->time_ms;
+	r->events = l->events;
+}
+
+static void cap_stop(void *ctx, const struct engine_machine_info *m, const struct engine_stop *st)
+{
+	(void)m;
+	struct capture *c = ctx;
+	if (c->n_stop >= 64)
+		return;
+	struct stop_rec *r = &c->stop[c->n_stop++];
+	r->cat = st->cat;
+	snprintf(r->reason, sizeof(r->reason), "%s", st->reason);
+	r->start = st->start;
+	r->end = st->end;
 }
 
 /* the last record for machine/label/final */
@@ -150,8 +200,12 @@ static void fixture_start(struct fixture *f)
 	CHECK_INT(
 	    calendar_new(c->report.timezone, c->report.shifts, c->report.n_shifts, &f->cal, &err),
 	    0);
-	struct engine_sink sink = {
-	    .ctx = &f->cap, .state = cap_state, .kpi = cap_kpi, .contract = cap_contract};
+	struct engine_sink sink = {.ctx = &f->cap,
+				   .state = cap_state,
+				   .kpi = cap_kpi,
+				   .contract = cap_contract,
+				   .loss = cap_loss,
+				   .stop = cap_stop};
 	CHECK_INT(engine_new(c, f->cal, &sink, &f->e, &err), 0);
 }
 
@@ -882,6 +936,229 @@ static void test_late_events_sorted_equal(void)
 	free(b);
 }
 
+/* ---- losses by reason (machine_loss) and ended stops (machine_stop) ---- */
+
+static struct oeed_map_entry loss_map[] = {
+    {"RUNNING", CAT_RUNNING, ""},   {"FAULT", CAT_DOWN, "fault"},
+    {"REPAIR", CAT_DOWN, "repair"}, {"STOP", CAT_IDLE, "short_stop"},
+    {"IDLE", CAT_IDLE, "starved"},  {"BREAK", CAT_PLANNED, "break"},
+};
+
+static void loss_setup(struct fixture *f, oeed_ms stale, oeed_ms microstop, oeed_ms lateness)
+{
+	fixture_config(f, stale, microstop, 4, false);
+	f->cycle_source.map = loss_map;
+	f->cycle_source.n_map = OEED_ARRAY_SIZE(loss_map);
+	f->cfg.machines.defaults.max_lateness_ms = lateness;
+	fixture_start(f);
+}
+
+/* The machine_loss record of the day period ending at `end`, NULL when none was written. */
+static const struct loss_rec *loss_at(const struct capture *c, oeed_ms end, bool final,
+				      enum oeed_category cat, const char *reason)
+{
+	for (size_t i = c->n_loss; i-- > 0;) {
+		const struct loss_rec *r = &c->loss[i];
+		if (r->end == end && r->final == final && r->cat == cat &&
+		    strcmp(r->reason, reason) == 0 && strcmp(r->label, "day") == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* Checks one machine_loss record: time in s and entries; events < 0: no record at all. */
+#define CHECK_LOSS(f, end_, final_, cat_, reason_, secs_, n_)                                      \
+	do {                                                                                       \
+		const struct loss_rec *l_ = loss_at(&(f)->cap, end_, final_, cat_, reason_);       \
+		if ((n_) < 0) {                                                                    \
+			CHECK(l_ == NULL);                                                         \
+		} else {                                                                           \
+			CHECK(l_ != NULL);                                                         \
+			CHECK_INT(l_ ? l_->ms : -1, (oeed_ms)((secs_)*1000));                      \
+			CHECK_INT(l_ ? (long long)l_->events : -1, n_);                            \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_STOP(f, i, cat_, reason_, start_s, dur_s)                                            \
+	do {                                                                                       \
+		CHECK((f)->cap.n_stop > (size_t)(i));                                              \
+		const struct stop_rec *s_ = &(f)->cap.stop[i];                                     \
+		CHECK_INT(s_->cat, cat_);                                                          \
+		CHECK_STR(s_->reason, reason_);                                                    \
+		CHECK_INT(s_->start, S(start_s));                                                  \
+		CHECK_INT(s_->end - s_->start, (oeed_ms)((dur_s)*1000));                           \
+	} while (0)
+
+static void test_loss_period_edge(void)
+{
+	/* A fault from 23:40 to 00:05 spans the day's end (T0 is 06:00, midnight is 64800 s). */
+	struct fixture *f = calloc(1, sizeof(*f));
+	loss_setup(f, 0, 0, 0);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 63600, CAT_DOWN, "FAULT", "fault");
+	engine_report(f->e, S(64000)); /* interim: the fault so far */
+	CHECK_LOSS(f, S(64000), false, CAT_DOWN, "fault", 400, 1);
+	CHECK_LOSS(f, S(64000), false, CAT_RUNNING, "", 63600, 1);
+	st(f, m, 65100, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(66000));
+	/* the day's final: 1200 s of the fault in it, entered in it */
+	CHECK_LOSS(f, S(64800), true, CAT_DOWN, "fault", 1200, 1);
+	CHECK_LOSS(f, S(64800), true, CAT_RUNNING, "", 63600, 1);
+	CHECK_LOSS(f, S(64800), true, CAT_IDLE, "", 0, -1); /* nothing there: no record */
+	/* the next day: 300 s of the fault, entered before the day: no entry, no mean */
+	CHECK_LOSS(f, S(66000), false, CAT_DOWN, "fault", 300, 0);
+	CHECK_LOSS(f, S(66000), false, CAT_RUNNING, "", 900, 1);
+	/* one stop, 25 min, stamped with its start */
+	CHECK_INT(f->cap.n_stop, 1);
+	CHECK_STOP(f, 0, CAT_DOWN, "fault", 63600, 1500);
+	/* the day's figures agree */
+	const struct rec *d = find(&f->cap, "press-01", "day", true);
+	CHECK_NEAR(val(d, KF_DOWN_S), 1200, 1e-9);
+	CHECK_NEAR(val(d, KF_FAILURES), 1, 0);
+	teardown(f);
+	free(f);
+}
+
+static void test_loss_reason_change(void)
+{
+	/* down/fault 100..400, down/repair 400..1000 (one failure, two reasons), a reason the
+	 * config does not name 1100..1150 counts as "other", and a raw state change with the
+	 * same reason (IDLE, then WAIT: both starved) is a new entry. */
+	struct fixture *f = calloc(1, sizeof(*f));
+	loss_setup(f, 0, 0, 0);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 100, CAT_DOWN, "FAULT", "fault");
+	st(f, m, 400, CAT_DOWN, "REPAIR", "repair");
+	st(f, m, 1000, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 1100, CAT_DOWN, "E-STOP", "emergency");
+	st(f, m, 1150, CAT_IDLE, "IDLE", "starved");
+	st(f, m, 1180, CAT_IDLE, "WAIT", "starved");
+	st(f, m, 1200, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(1300));
+	CHECK_LOSS(f, S(1300), false, CAT_DOWN, "fault", 300, 1);
+	CHECK_LOSS(f, S(1300), false, CAT_DOWN, "repair", 600, 1);
+	CHECK_LOSS(f, S(1300), false, CAT_DOWN, "other", 50, 1);
+	CHECK_LOSS(f, S(1300), false, CAT_IDLE, "starved", 50, 2);
+	CHECK_LOSS(f, S(1300), false, CAT_RUNNING, "", 100 + 100 + 100, 3);
+	const struct rec *d = find(&f->cap, "press-01", "day", false);
+	CHECK_NEAR(val(d, KF_FAILURES), 2, 0); /* the repair is no new failure */
+	CHECK_NEAR(val(d, KF_DOWN_S), 950, 1e-9);
+	CHECK_INT(f->cap.n_stop, 5);
+	CHECK_STOP(f, 0, CAT_DOWN, "fault", 100, 300);
+	CHECK_STOP(f, 1, CAT_DOWN, "repair", 400, 600);
+	CHECK_STOP(f, 2, CAT_DOWN, "other", 1100, 50);
+	CHECK_STOP(f, 3, CAT_IDLE, "starved", 1150, 30);
+	CHECK_STOP(f, 4, CAT_IDLE, "starved", 1180, 20);
+	teardown(f);
+	free(f);
+}
+
+static void test_loss_microstops(void)
+{
+	/* microstop_below 30 s: STOP 100..110 and a fault 300..310 are run time (no stop point,
+	 * no entry, running goes on); IDLE 200..260 is a real stop. */
+	struct fixture *f = calloc(1, sizeof(*f));
+	loss_setup(f, 0, 30000, 0);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 100, CAT_IDLE, "STOP", "short_stop");
+	st(f, m, 110, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 200, CAT_IDLE, "IDLE", "starved");
+	st(f, m, 260, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 300, CAT_DOWN, "FAULT", "fault");
+	st(f, m, 310, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 395, CAT_IDLE, "STOP", "short_stop");
+	engine_report(f->e, S(400));
+	/* a pending stop shows as what it is so far (5 s, one entry), like machine_kpi */
+	CHECK_LOSS(f, S(400), false, CAT_RUNNING, "", 335, 2);
+	CHECK_LOSS(f, S(400), false, CAT_IDLE, "starved", 60, 1);
+	CHECK_LOSS(f, S(400), false, CAT_IDLE, "short_stop", 5, 1);
+	CHECK_LOSS(f, S(400), false, CAT_DOWN, "fault", 0, -1);
+	st(f, m, 398, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 500, CAT_IDLE, "STOP", "short_stop"); /* reaches the threshold: a real stop */
+	engine_report(f->e, S(540));
+	CHECK_LOSS(f, S(540), false, CAT_RUNNING, "", 440, 2);
+	CHECK_LOSS(f, S(540), false, CAT_IDLE, "short_stop", 40, 1);
+	st(f, m, 545, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(600));
+	CHECK_LOSS(f, S(600), false, CAT_RUNNING, "", 495, 3);
+	CHECK_LOSS(f, S(600), false, CAT_IDLE, "short_stop", 45, 1);
+	CHECK_INT(f->cap.n_stop, 2);
+	CHECK_STOP(f, 0, CAT_IDLE, "starved", 200, 60);
+	CHECK_STOP(f, 1, CAT_IDLE, "short_stop", 500, 45);
+	const struct rec *d = find(&f->cap, "press-01", "day", false);
+	CHECK_NEAR(val(d, KF_FAILURES), 0, 0);
+	CHECK_NEAR(val(d, KF_RUN_S), 495, 1e-9);
+	teardown(f);
+	free(f);
+}
+
+static void test_loss_unknown_gaps(void)
+{
+	/* stale_after 120 s: a fault at 100 with no message after it turns unknown/stale at
+	 * 220; running again at 400; oeed's own restart gap 450..500. Never-seen time (the day
+	 * before 06:00) is in unknown_s but in no loss record. */
+	struct fixture *f = calloc(1, sizeof(*f));
+	loss_setup(f, 120000, 0, 0);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	st(f, m, 100, CAT_DOWN, "FAULT", "fault");
+	engine_report(f->e, S(300));
+	CHECK_LOSS(f, S(300), false, CAT_DOWN, "fault", 120, 1);
+	CHECK_LOSS(f, S(300), false, CAT_UNKNOWN, "stale", 80, 1);
+	CHECK_INT(f->cap.n_stop, 1);
+	CHECK_STOP(f, 0, CAT_DOWN, "fault", 100, 120); /* the stop ends where the evidence does */
+	st(f, m, 400, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(450));
+	engine_gap(f->e, "restart");
+	st(f, m, 500, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(600));
+	CHECK_LOSS(f, S(600), false, CAT_RUNNING, "", 100 + 50 + 100, 3);
+	CHECK_LOSS(f, S(600), false, CAT_DOWN, "fault", 120, 1);
+	CHECK_LOSS(f, S(600), false, CAT_UNKNOWN, "stale", 180, 1);
+	CHECK_LOSS(f, S(600), false, CAT_UNKNOWN, "restart", 50, 1);
+	CHECK_INT(f->cap.n_stop, 1); /* unknown is no stop */
+	const struct rec *d = find(&f->cap, "press-01", "day", false);
+	CHECK_NEAR(val(d, KF_UNKNOWN_S), 21600 + 180 + 50, 1e-9);
+	teardown(f);
+	free(f);
+}
+
+static void test_loss_late_events(void)
+{
+	/* max_lateness 10 min: a fault at 600 that arrives at 660, after a report accounted
+	 * 600..650 as running, and a repair at 1100 inside the fault 1000..1300 that arrives
+	 * at 1310: both re-account the losses as the sorted events would. */
+	struct fixture *f = calloc(1, sizeof(*f));
+	loss_setup(f, 0, 0, 600000);
+	int m = engine_machine(f->e, "press-01", 8, NULL, 0);
+	st(f, m, 0, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(650));
+	engine_state(f->e, m, S(600), S(660), CAT_DOWN, "FAULT", 5, "fault");
+	st(f, m, 700, CAT_RUNNING, "RUNNING", "");
+	engine_report(f->e, S(800));
+	CHECK_LOSS(f, S(800), false, CAT_RUNNING, "", 700, 2);
+	CHECK_LOSS(f, S(800), false, CAT_DOWN, "fault", 100, 1);
+	st(f, m, 1000, CAT_DOWN, "FAULT", "fault");
+	st(f, m, 1300, CAT_RUNNING, "RUNNING", "");
+	engine_state(f->e, m, S(1100), S(1310), CAT_DOWN, "REPAIR", 6, "repair");
+	engine_report(f->e, S(1400));
+	CHECK_LOSS(f, S(1400), false, CAT_DOWN, "fault", 200, 2);
+	CHECK_LOSS(f, S(1400), false, CAT_DOWN, "repair", 200, 1);
+	CHECK_LOSS(f, S(1400), false, CAT_RUNNING, "", 1000, 3);
+	/* the fault's point is written again with its sorted duration (same series and time,
+	 * so it replaces the first in the database), then the repair's */
+	CHECK_INT(f->cap.n_stop, 4);
+	CHECK_STOP(f, 0, CAT_DOWN, "fault", 600, 100);
+	CHECK_STOP(f, 1, CAT_DOWN, "fault", 1000, 300);
+	CHECK_STOP(f, 2, CAT_DOWN, "fault", 1000, 100);
+	CHECK_STOP(f, 3, CAT_DOWN, "repair", 1100, 200);
+	teardown(f);
+	free(f);
+}
+
 int main(void)
 {
 	test_basic_kpis();
@@ -900,5 +1177,10 @@ int main(void)
 	test_contract_rolling();
 	test_same_millisecond();
 	test_late_events_sorted_equal();
+	test_loss_period_edge();
+	test_loss_reason_change();
+	test_loss_microstops();
+	test_loss_unknown_gaps();
+	test_loss_late_events();
 	TEST_END();
 }

@@ -1,7 +1,9 @@
-"""docs/kpi.md defines every field and tag the program writes: the names come from the program's
-own output (an `oeed replay` of an `oeed-sim record` recording, with cycle events added and
-contracts of several kinds), not from a hand list, and are compared with the tables of kpi.md's
-"Fields" section (the first column of each measurement's table)."""
+"""docs/kpi.md defines every field and tag the program writes, and docs/output.md (the schema
+page) lists them all too: the names come from the program's own output (an `oeed replay` of an
+`oeed-sim record` recording, with cycle events added and contracts of several kinds), not from
+a hand list, and are compared with the tables of kpi.md's "Fields" section and output.md's
+"Measurements" section (the first column of each measurement's table). The `oeed` self-metrics
+(not written by a replay) are read from emit.c's emit_self()."""
 import os
 import re
 import subprocess
@@ -14,7 +16,9 @@ from harness import parse_line, run_oeed  # noqa: E402
 
 SIM = os.path.join(harness.BUILD, "sim", "oeed-sim")
 KPI_MD = os.path.join(harness.SOURCE, "docs", "kpi.md")
-MEASUREMENTS = ("machine_state", "machine_kpi", "contract")
+OUTPUT_MD = os.path.join(harness.SOURCE, "docs", "output.md")
+EMIT_C = os.path.join(harness.SOURCE, "daemon", "emit", "emit.c")
+MEASUREMENTS = ("machine_state", "machine_kpi", "contract", "machine_loss", "machine_stop")
 
 # The demo config's sources and machines, plus a cycle source, micro-stops, and contracts
 # over a calendar and a rolling period, higher and lower is better, both unknown rules.
@@ -76,7 +80,13 @@ def _replay():
         r = run_oeed(["replay", "-c", cfg, rec])
         assert r.returncode == 0, r.stderr.decode()
     seen = {}
+    shapes = set()
     for line in r.stdout.decode().splitlines():
+        # the names only: one line of each shape (values taken out) is parsed
+        shape = re.sub(r'=("(?:[^"\\]|\\.)*"|[^,\s]*)', "=", line)
+        if shape in shapes:
+            continue
+        shapes.add(shape)
         meas, tags, fields, _ = parse_line(line)
         f, t = seen.setdefault(meas, (set(), set()))
         f.update(fields)
@@ -84,12 +94,12 @@ def _replay():
     return seen
 
 
-def documented():
-    """{measurement: names} from kpi.md's "## Fields": under each "### `measurement`" heading,
-    the backticked names in the first column of its table rows."""
-    md = open(KPI_MD).read()
-    m = re.search(r"^## Fields\n(.*?)(?=^## )", md, re.S | re.M)
-    assert m, "docs/kpi.md has no '## Fields' section"
+def documented(path=None, section="Fields"):
+    """{measurement: names} from kpi.md's "## Fields" (or another page's section): under each
+    "### `measurement`" heading, the backticked names in the first column of its table rows."""
+    md = open(path or KPI_MD).read()
+    m = re.search(rf"^## {section}\n(.*?)(?=^## |\Z)", md, re.S | re.M)
+    assert m, f"{path or KPI_MD} has no '## {section}' section"
     out = {}
     for head, body in re.findall(r"^### `(\w+)`[^\n]*\n(.*?)(?=^### |\Z)", m.group(1), re.S | re.M):
         names = set()
@@ -129,6 +139,27 @@ class KpiDoc:
             for name in sorted(doc.get(meas, set()) - fields - tags):
                 stale.append(f"{meas}: '{name}' is defined in docs/kpi.md but never written")
         assert not stale, "\n".join(stale)
+
+    def test_output_md_lists_every_name(self):
+        """docs/output.md, the schema page: every measurement, tag and field written (and the
+        self-metrics of emit_self), and no name that is never written."""
+        seen = dict(program_output())
+        self_fields = set(re.findall(r"^\tF\((\w+)\);", open(EMIT_C).read(), re.M))
+        assert len(self_fields) > 15, self_fields
+        seen["oeed"] = (self_fields, {"instance", "site"})
+        doc = documented(OUTPUT_MD, "Measurements")
+        problems = []
+        for meas, (fields, tags) in sorted(seen.items()):
+            if meas not in doc:
+                problems.append(f"measurement {meas} has no '### `{meas}`' table in output.md")
+                continue
+            for name in sorted((fields | tags) - doc[meas]):
+                problems.append(f"{meas}: '{name}' is written but not in docs/output.md")
+            for name in sorted(doc[meas] - fields - tags):
+                problems.append(f"{meas}: '{name}' is in docs/output.md but never written")
+        for meas in sorted(set(doc) - set(seen)):
+            problems.append(f"output.md has a table for {meas}, which is never written")
+        assert not problems, "\n".join(problems)
 
     def test_the_check_can_fail(self):
         """documented() reads the tables: a name removed from a copy of kpi.md is missed."""

@@ -28,7 +28,11 @@
 #include <string.h>
 
 #define HIST_SLOTS  7 /* 6 slots span the window, one more is being filled */
-#define MAX_REASONS 8
+#define MAX_REASONS 8 /* contract planned_reasons: the first entries of engine->reasons */
+/* engine->reasons also holds every reason of the config's maps and oeed's own (stale, dead,
+ * restart) and "other" for any other reason: the losses by reason (docs/output.md). A
+ * tl_entry keeps the index in an int8_t. */
+#define MAX_LOSS_REASONS 120
 /* The history kept for events that come late (docs/kpi.md "Time"): one state event per
  * TL_PER_MS of the largest max_lateness, at least TL_MIN, at most TL_MAX; CS_LEN samples of
  * each cumulative counter. */
@@ -51,6 +55,7 @@ struct tl_entry {
 #define TL_REPEAT   1u /* a repeat of the state before it: no change */
 #define TL_FAILED   2u /* a failure was counted at its time */
 #define TL_FROM_RUN 4u /* a change from running (a micro-stop candidate) */
+#define TL_ENTERED  8u /* a loss event (an entry into its category and reason) was counted */
 
 /* One cumulative counter sample. */
 struct csample {
@@ -143,6 +148,7 @@ struct machine {
 	struct period_state *periods[PERIOD__COUNT]; /* NULL for periods not tracked */
 	struct tl_entry *tl;			     /* tl_len entries, NULL when tl_len is 0 */
 	struct csample *cs;			     /* CNT__COUNT * CS_LEN */
+	char *loss; /* per tracked period: time and entries per loss slot, open and last */
 };
 
 static const char *const contract_status_names[CS__COUNT] = {
@@ -151,6 +157,11 @@ static const char *const contract_status_names[CS__COUNT] = {
 const char *contract_status_name(enum contract_status s)
 {
 	return (unsigned)s < CS__COUNT ? contract_status_names[s] : "?";
+}
+
+int contract_status_code(enum contract_status s)
+{
+	return s == CS_NO_DATA || (unsigned)s >= CS__COUNT ? 0 : (int)s + 1;
 }
 
 struct contract_state {
@@ -173,11 +184,24 @@ struct engine {
 	oeed_ms src_lateness; /* of the source feeding the current message, -1 */
 	bool rerun;	      /* re-applying history after a late event: no evidence */
 	oeed_ms evidence_ts;  /* a late change's own time for its evidence, or NONE */
-	bool cycles;	      /* some source carries cycles: windows and periods keep histograms */
+	/* A late event being re-applied: the first stop from its time on is written again
+	 * (machine_stop), with the duration the sorted events give it. */
+	bool stop_redo;
+	oeed_ms stop_redo_ts;
+	bool cycles; /* some source carries cycles: windows and periods keep histograms */
 	int period_slot[PERIOD__COUNT]; /* index among the tracked periods */
 	bool period_on[PERIOD__COUNT];
-	char reasons[MAX_REASONS][ENGINE_REASON_MAX + 1];
+	char reasons[MAX_LOSS_REASONS][ENGINE_REASON_MAX + 1];
 	size_t n_reasons;
+	int other_reason; /* index of "other" (reasons not in the config), -1 while building */
+	/* Loss slots: the (category, reason) pairs the config can produce, each category with
+	 * no reason (-1) and with "other". loss_slot[(reason + 1) * CAT__COUNT + cat] is the
+	 * pair's slot, or that of (cat, other) for a pair the config does not have. */
+	int16_t *loss_slot;
+	int8_t *loss_cat;
+	int16_t *loss_reason;
+	size_t n_loss;
+	size_t loss_bytes; /* per machine */
 
 	struct machine *machines;
 	size_t n_machines, max_machines;
@@ -276,6 +300,105 @@ static unsigned config_buckets(const struct oeed_config *cfg)
 	return (unsigned)cfg->report.window_buckets;
 }
 
+/* ---- the loss slots (machine_loss, machine_stop) ---- */
+
+static int reason_index(const struct engine *e, const char *reason);
+
+static int reason_add(struct engine *e, const char *reason)
+{
+	for (size_t i = 0; i < e->n_reasons; i++)
+		if (strncmp(e->reasons[i], reason, ENGINE_REASON_MAX) == 0)
+			return (int)i;
+	if (e->n_reasons >= MAX_LOSS_REASONS - 4) /* room for stale, dead, restart, other */
+		return -1;
+	strlcpy_oeed(e->reasons[e->n_reasons], reason, ENGINE_REASON_MAX + 1);
+	return (int)e->n_reasons++;
+}
+
+static void loss_pair(struct engine *e, enum oeed_category c, int reason)
+{
+	int16_t *slot = &e->loss_slot[(reason + 1) * CAT__COUNT + c];
+	if (*slot >= 0)
+		return;
+	*slot = (int16_t)e->n_loss;
+	e->loss_cat[e->n_loss] = (int8_t)c;
+	e->loss_reason[e->n_loss] = (int16_t)reason;
+	e->n_loss++;
+}
+
+/* Adds the reasons of the config's maps and oeed's own to e->reasons (after the contracts'
+ * planned_reasons), and the slots of every (category, reason) pair the config can produce:
+ * fixed at start, so the losses per machine are too. Reasons beyond MAX_LOSS_REASONS, and
+ * any a plugin or annotation brings that the config does not name, count as "other". */
+static int loss_build(struct engine *e, const struct oeed_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		for (size_t k = 0; k < cfg->sources[i].n_map; k++)
+			if (cfg->sources[i].map[k].reason && cfg->sources[i].map[k].reason[0])
+				reason_add(e, cfg->sources[i].map[k].reason);
+	static const char *const own[] = {"stale", "dead", "restart", "other"};
+	int own_idx[4];
+	for (int k = 0; k < 4; k++) {
+		own_idx[k] = reason_index(e, own[k]);
+		if (own_idx[k] < 0) {
+			strlcpy_oeed(e->reasons[e->n_reasons], own[k], ENGINE_REASON_MAX + 1);
+			own_idx[k] = (int)e->n_reasons++;
+		}
+	}
+	e->other_reason = own_idx[3];
+	size_t table = (e->n_reasons + 1) * CAT__COUNT;
+	e->loss_slot = malloc(table * sizeof(*e->loss_slot));
+	e->loss_cat = malloc(table * sizeof(*e->loss_cat));
+	e->loss_reason = malloc(table * sizeof(*e->loss_reason));
+	if (!e->loss_slot || !e->loss_cat || !e->loss_reason)
+		return -ENOMEM;
+	for (size_t i = 0; i < table; i++)
+		e->loss_slot[i] = -1;
+	e->n_loss = 0;
+	for (int c = 0; c < CAT__COUNT; c++)
+		loss_pair(e, (enum oeed_category)c, -1);
+	for (size_t i = 0; i < cfg->n_sources; i++)
+		for (size_t k = 0; k < cfg->sources[i].n_map; k++) {
+			const struct oeed_map_entry *me = &cfg->sources[i].map[k];
+			loss_pair(e, me->category, reason_index(e, me->reason ? me->reason : ""));
+		}
+	for (int k = 0; k < 3; k++)
+		loss_pair(e, CAT_UNKNOWN, own_idx[k]);
+	for (int c = 0; c < CAT__COUNT; c++)
+		loss_pair(e, (enum oeed_category)c, e->other_reason);
+	for (size_t i = 0; i < table; i++)
+		if (e->loss_slot[i] < 0)
+			e->loss_slot[i] = e->loss_slot[(e->other_reason + 1) * CAT__COUNT +
+						       (int)(i % CAT__COUNT)];
+	return 0;
+}
+
+/* Per tracked period: time (ms) and entries of each slot, for the open and the last period. */
+static size_t loss_bytes(size_t n_loss, size_t n_periods)
+{
+	return n_periods * 2 * n_loss * (sizeof(oeed_ms) + sizeof(uint32_t));
+}
+
+static void loss_table_free(struct engine *e)
+{
+	free(e->loss_slot);
+	free(e->loss_cat);
+	free(e->loss_reason);
+}
+
+/* The slots the config gives (for the memory figures, without an engine). */
+static size_t config_loss_slots(const struct oeed_config *cfg)
+{
+	struct engine *t = calloc(1, sizeof(*t));
+	if (!t)
+		return 0;
+	t->other_reason = -1;
+	size_t n = loss_build(t, cfg) == 0 ? t->n_loss : 0;
+	loss_table_free(t);
+	free(t);
+	return n;
+}
+
 size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 {
 	oeed_ms lens[OEED_MAX_WINDOWS * 2];
@@ -286,7 +409,7 @@ size_t engine_bytes_per_machine(const struct oeed_config *cfg)
 	return sizeof(struct machine) +
 	       machine_extra_bytes(nw, config_buckets(cfg), np, config_has_cycles(cfg),
 				   config_tl_len(cfg)) +
-	       2 * sizeof(int32_t);
+	       loss_bytes(config_loss_slots(cfg), np) + 2 * sizeof(int32_t);
 }
 
 size_t engine_lateness_bytes(const struct oeed_config *cfg, unsigned *ret_events)
@@ -302,12 +425,16 @@ size_t engine_bytes_total(const struct oeed_config *cfg)
 	       cfg->n_contracts * sizeof(struct contract_state);
 }
 
+/* The reason's index; "" (no reason) is -1, and so is any other reason not in the table
+ * while it is built; after that such a reason is "other". */
 static int reason_index(const struct engine *e, const char *reason)
 {
+	if (!reason[0])
+		return -1;
 	for (size_t i = 0; i < e->n_reasons; i++)
-		if (strcmp(e->reasons[i], reason) == 0)
+		if (strncmp(e->reasons[i], reason, ENGINE_REASON_MAX) == 0)
 			return (int)i;
-	return -1;
+	return e->other_reason;
 }
 
 static void *alloc_touched(size_t n)
@@ -348,6 +475,9 @@ static uint64_t engine_layout_hash(const struct engine *e)
 	h = fnv(h, e->period_on, sizeof(e->period_on));
 	for (size_t r = 0; r < e->n_reasons; r++)
 		h = fnv(h, e->reasons[r], strlen(e->reasons[r]) + 1);
+	h = fnv(h, &e->n_loss, sizeof(e->n_loss));
+	h = fnv(h, e->loss_cat, e->n_loss * sizeof(*e->loss_cat));
+	h = fnv(h, e->loss_reason, e->n_loss * sizeof(*e->loss_reason));
 	return h;
 }
 
@@ -365,6 +495,7 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 	e->tl_len = config_tl_len(cfg);
 	e->src_lateness = -1;
 	e->evidence_ts = OEED_MS_NONE;
+	e->other_reason = -1;
 
 	oeed_ms lens[OEED_MAX_WINDOWS * 2];
 	bool rep[OEED_MAX_WINDOWS * 2];
@@ -401,10 +532,14 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 		}
 	}
 
+	if (loss_build(e, cfg) < 0)
+		goto fail_nomem;
+	e->loss_bytes = loss_bytes(e->n_loss, n_periods);
 	e->layout = engine_layout_hash(e);
 	e->max_machines = cfg->machines.max ? cfg->machines.max : 1;
 	size_t extra =
-	    machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles, e->tl_len);
+	    machine_extra_bytes(e->n_windows, e->buckets, n_periods, e->cycles, e->tl_len) +
+	    e->loss_bytes;
 	e->extra = extra;
 	/* Fixed memory, committed now: the pages are written at start (calloc would leave them
 	 * untouched until a machine's clock reaches them), so the resident size seen at start is
@@ -445,6 +580,8 @@ int engine_new(const struct oeed_config *cfg, const struct calendar *cal,
 			p += e->n_windows * HIST_SLOTS * sizeof(int64_t);
 			m->phist = (struct hist *)p;
 		}
+		/* the losses are the arena's last part (all sizes before are multiples of 8) */
+		m->loss = e->arena + i * extra + extra - e->loss_bytes;
 	}
 	for (size_t i = 0; i < e->n_contracts; i++) {
 		struct contract_state *cs = &e->contracts[i];
@@ -475,6 +612,7 @@ void engine_free(struct engine *e)
 	free(e->arena);
 	free(e->hash);
 	free(e->contracts);
+	loss_table_free(e);
 	free(e);
 }
 
@@ -511,6 +649,71 @@ static struct hist *window_slot(struct engine *e, struct machine *m, size_t w, o
 static struct hist *period_hist(const struct engine *e, const struct machine *m, int p, bool last)
 {
 	return m->phist ? &m->phist[e->period_slot[p] * 2 + (last ? 1 : 0)] : NULL;
+}
+
+/* ---- losses by reason: the accounting primitives' per-slot part ---- */
+
+struct loss_view {
+	oeed_ms *ms;
+	uint32_t *events;
+};
+
+/* The losses of tracked period p: the open one or the last closed one. */
+static struct loss_view loss_view(const struct engine *e, const struct machine *m, int p, bool last)
+{
+	size_t n = e->n_loss;
+	char *b =
+	    m->loss + (size_t)e->period_slot[p] * 2 * n * (sizeof(oeed_ms) + sizeof(uint32_t));
+	struct loss_view v;
+	v.ms = (oeed_ms *)b + (last ? n : 0);
+	v.events = (uint32_t *)(b + 2 * n * sizeof(oeed_ms)) + (last ? n : 0);
+	return v;
+}
+
+static int loss_slot_of(const struct engine *e, enum oeed_category c, int reason_idx)
+{
+	return e->loss_slot[(reason_idx + 1) * CAT__COUNT + c];
+}
+
+/* Called by add_time for each period part it accounts, so late events re-account too. */
+static void loss_add_time(struct engine *e, struct machine *m, int p, bool last,
+			  enum oeed_category c, int reason_idx, oeed_ms ms)
+{
+	loss_view(e, m, p, last).ms[loss_slot_of(e, c, reason_idx)] += ms;
+}
+
+/* An entry into (c, reason) at t, counted in the periods t lies in (sign -1 takes it back). */
+static void loss_enter(struct engine *e, struct machine *m, oeed_ms t, enum oeed_category c,
+		       int reason_idx, int sign)
+{
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		struct period_state *ps = m->periods[p];
+		bool last = t < ps->start;
+		if (last && (ps->last_final || t < ps->last_start))
+			continue;
+		loss_view(e, m, p, last).events[loss_slot_of(e, c, reason_idx)] += (uint32_t)sign;
+	}
+}
+
+static void loss_period_open(struct engine *e, struct machine *m, int p)
+{
+	struct loss_view v = loss_view(e, m, p, false);
+	memset(v.ms, 0, e->n_loss * sizeof(*v.ms));
+	memset(v.events, 0, e->n_loss * sizeof(*v.events));
+}
+
+static void loss_period_close(struct engine *e, struct machine *m, int p)
+{
+	struct loss_view o = loss_view(e, m, p, false), l = loss_view(e, m, p, true);
+	memcpy(l.ms, o.ms, e->n_loss * sizeof(*o.ms));
+	memcpy(l.events, o.events, e->n_loss * sizeof(*o.events));
+}
+
+static const char *reason_name(const struct engine *e, int reason_idx)
+{
+	return reason_idx >= 0 ? e->reasons[reason_idx] : "";
 }
 
 /* ---- accounting primitives ---- */
@@ -557,13 +760,15 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 		oeed_ms split = OEED_MIN(OEED_MAX(from, ps->start), to);
 		if (split > from && !ps->last_final) {
 			ps->last_acc.cat_ms[c] += sign * (split - from);
-			if (reason_idx >= 0)
+			if (reason_idx >= 0 && reason_idx < MAX_REASONS)
 				ps->last_reason_ms[reason_idx][c] += sign * (split - from);
+			loss_add_time(e, m, p, true, c, reason_idx, sign * (split - from));
 		}
 		if (to > split) {
 			ps->acc.cat_ms[c] += sign * (to - split);
-			if (reason_idx >= 0)
+			if (reason_idx >= 0 && reason_idx < MAX_REASONS)
 				ps->reason_ms[reason_idx][c] += sign * (to - split);
+			loss_add_time(e, m, p, false, c, reason_idx, sign * (to - split));
 		}
 	}
 }
@@ -583,7 +788,7 @@ static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reas
 		if (!a)
 			continue;
 		a->failures += sign;
-		if (reason_idx >= 0)
+		if (reason_idx >= 0 && reason_idx < MAX_REASONS)
 			(last ? m->periods[p]->last_reason_failures
 			      : m->periods[p]->reason_failures)[reason_idx] += (uint32_t)sign;
 	}
@@ -660,6 +865,74 @@ static void period_open(struct engine *e, struct machine *m, int p, oeed_ms t)
 		hist_clear(ph);
 	memset(ps->reason_ms, 0, sizeof(ps->reason_ms));
 	memset(ps->reason_failures, 0, sizeof(ps->reason_failures));
+	loss_period_open(e, m, p);
+}
+
+/* The shift's name of the shift starting at `start` (the `shift` tag), NULL for others. */
+static const char *period_shift_name(const struct engine *e, int p, oeed_ms start)
+{
+	int shift = -1;
+	oeed_ms s, en;
+	if (p != PERIOD_SHIFT ||
+	    calendar_period(e->cal, PERIOD_SHIFT, start, &s, &en, &shift) < 0 || shift < 0 ||
+	    (size_t)shift >= e->cfg->report.n_shifts)
+		return NULL;
+	return e->cfg->report.shifts[shift].name;
+}
+
+/* machine_loss of period p: every slot with time or entries in [start, end). An interim
+ * record shows a stop still pending micro-stop classification as what it is so far, like
+ * machine_kpi. */
+static void emit_losses(struct engine *e, struct machine *m, int p, oeed_ms start, oeed_ms end,
+			bool final, bool last)
+{
+	if (!e->sink.loss)
+		return;
+	struct loss_view v = loss_view(e, m, p, last);
+	int pend_slot = -1;
+	oeed_ms pend_ms = 0;
+	if (!final && m->pending && m->acc_until < end) {
+		pend_slot = loss_slot_of(e, m->pend_cat, m->pend_reason_idx);
+		pend_ms = end - OEED_MAX(m->pend_start, start);
+	}
+	struct engine_loss l = {.label = period_name((enum oeed_period)p),
+				.shift = period_shift_name(e, p, start),
+				.window_start = start,
+				.window_end = end,
+				.final = final};
+	for (size_t i = 0; i < e->n_loss; i++) {
+		l.time_ms = v.ms[i];
+		l.events = v.events[i];
+		if ((int)i == pend_slot) {
+			l.time_ms += pend_ms;
+			l.events += m->pend_start >= start;
+		}
+		if (!l.time_ms && !l.events)
+			continue;
+		l.cat = (enum oeed_category)e->loss_cat[i];
+		l.reason = reason_name(e, e->loss_reason[i]);
+		e->sink.loss(e->sink.ctx, &m->info, &l);
+	}
+}
+
+/* The machine's state [state_since, end) ends: a machine_stop when it was a stop (not a
+ * micro-stop). While history is re-applied for a late event only the stops it changed are
+ * written again: the one it ends (evidence) and the first one from its time on. */
+static void stop_ended(struct engine *e, struct machine *m, oeed_ms end, bool micro, bool evidence)
+{
+	if (!e->sink.stop || !m->has_state || micro ||
+	    !(m->cat == CAT_IDLE || m->cat == CAT_DOWN || m->cat == CAT_PLANNED))
+		return;
+	if (e->rerun && !evidence) {
+		if (!e->stop_redo || m->state_since < e->stop_redo_ts)
+			return;
+		e->stop_redo = false;
+	}
+	struct engine_stop st = {.cat = m->cat,
+				 .reason = reason_name(e, m->reason_idx),
+				 .start = m->state_since,
+				 .end = end};
+	e->sink.stop(e->sink.ctx, &m->info, &st);
 }
 
 static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end, bool final,
@@ -667,6 +940,7 @@ static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end,
 {
 	struct kpi_values kv;
 	kpi_compute(acc, end - start, h, &kv);
+	kv.shift = period_shift_name(e, p, start);
 	if (e->sink.kpi)
 		e->sink.kpi(e->sink.ctx, &m->info, period_name((enum oeed_period)p), start, end,
 			    &kv, final);
@@ -679,9 +953,11 @@ static void period_final(struct engine *e, struct machine *m, int p)
 	if (ps->last_final)
 		return;
 	ps->last_final = true;
-	if (e->cfg->report.periods[p]) /* else tracked only for a contract */
+	if (e->cfg->report.periods[p]) { /* else tracked only for a contract */
 		emit_period(e, m, p, ps->last_end, true, &ps->last_acc, period_hist(e, m, p, true),
 			    ps->last_start);
+		emit_losses(e, m, p, ps->last_start, ps->last_end, true, true);
+	}
 }
 
 /* Finals of periods whose end is the machine's hold (its sources' max_lateness) behind t. */
@@ -707,6 +983,7 @@ static void period_close(struct engine *e, struct machine *m, int p)
 		*period_hist(e, m, p, true) = *period_hist(e, m, p, false);
 	memcpy(ps->last_reason_ms, ps->reason_ms, sizeof(ps->reason_ms));
 	memcpy(ps->last_reason_failures, ps->reason_failures, sizeof(ps->reason_failures));
+	loss_period_close(e, m, p);
 	period_open(e, m, p, ps->end);
 	if (m->hold == 0)
 		period_final(e, m, p);
@@ -807,6 +1084,11 @@ static void resolve_pending(struct engine *e, struct machine *m, oeed_ms until, 
 		if (en)
 			en->flags |= TL_FAILED;
 	}
+	if (!microstop) {
+		loss_enter(e, m, m->pend_start, m->pend_cat, m->pend_reason_idx, 1);
+		if (en)
+			en->flags |= TL_ENTERED;
+	}
 	account_to(e, m, until, c, microstop ? -1 : m->pend_reason_idx);
 }
 
@@ -862,13 +1144,14 @@ static oeed_ms change_state(struct engine *e, struct machine *m, oeed_ms ts, enu
 	if (m->has_state && ts <= m->state_since)
 		ts = m->state_since + 1;
 
+	bool micro = m->pending && c == CAT_RUNNING && ts - m->pend_start < m->microstop_below;
 	if (m->pending) {
 		/* the stop ends (or changes) before the micro-stop threshold */
-		resolve_pending(e, m, ts,
-				c == CAT_RUNNING && ts - m->pend_start < m->microstop_below);
+		resolve_pending(e, m, ts, micro);
 	} else {
 		account_to(e, m, ts, m->cat, m->reason_idx);
 	}
+	stop_ended(e, m, ts, micro, evidence);
 
 	if (evidence && e->sink.state) {
 		char rawz[ENGINE_RAW_MAX + 1];
@@ -896,6 +1179,11 @@ static oeed_ms change_state(struct engine *e, struct machine *m, oeed_ms ts, enu
 		add_failure(e, m, ts, new_reason_idx, 1);
 		if (en)
 			en->flags |= TL_FAILED;
+	}
+	if (!m->pending && !micro) { /* running after a micro-stop goes on: no new entry */
+		loss_enter(e, m, ts, c, new_reason_idx, 1);
+		if (en)
+			en->flags |= TL_ENTERED;
 	}
 
 	m->has_state = true;
@@ -1007,6 +1295,11 @@ static int rewind_state(struct engine *e, struct machine *m, oeed_ms ts, enum oe
 		if ((en->flags & TL_FAILED) && en->ts >= u0) {
 			add_failure(e, m, en->ts, en->reason_idx, -1);
 			en->flags &= (uint8_t)~TL_FAILED;
+		}
+		if ((en->flags & TL_ENTERED) && en->ts >= u0) {
+			loss_enter(e, m, en->ts, (enum oeed_category)en->acc_cat, en->acc_reason,
+				   -1);
+			en->flags &= (uint8_t)~TL_ENTERED;
 		}
 	}
 	uint64_t hash = state_hash(raw, raw_len, reason);
@@ -1259,6 +1552,8 @@ static void apply_state(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms
 	if (ts != own)
 		e->evidence_ts = own; /* late: its evidence keeps its own time */
 	bool back = behind(e, m, ts);
+	e->stop_redo = back;
+	e->stop_redo_ts = ts;
 	if (back && rewind_state(e, m, ts, cat, raw, raw_len, reason) == 0) {
 		if (ts == own)
 			e->stats.reordered++;
@@ -1489,6 +1784,7 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 			acc.cat_ms[m->pend_cat] += t - from;
 		}
 		emit_period(e, m, p, t, false, &acc, period_hist(e, m, p, false), ps->start);
+		emit_losses(e, m, p, ps->start, t, false, false);
 	}
 }
 
@@ -1636,6 +1932,7 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	r.ts = ts;
 	r.final = final;
 	r.n_machines = n;
+	r.shift = c->rolling ? NULL : period_shift_name(e, c->period, pstart);
 	bool ok_v = false, ok_b = false, ok_w = false;
 	if (n) {
 		/* pooled: span is summed over machines, like the times */

@@ -65,6 +65,32 @@ struct contract_result {
 	enum contract_status prev_status; /* at the previous evaluation, when has_prev */
 	bool final;
 	unsigned n_machines;
+	const char *shift; /* the shift's name for a contract over `shift`, else NULL */
+};
+
+/* The number a store that keeps numbers only (VictoriaMetrics) can hold for a status:
+ * 0 no_data, 1 met, 2 on_track, 3 at_risk, 4 below_minimum, 5 breached (interface.md). */
+int contract_status_code(enum contract_status s);
+
+/* The time of one (category, reason) in a window or period: machine_loss (docs/output.md).
+ * Interim records are cumulative, like machine_kpi. */
+struct engine_loss {
+	const char *label; /* the period: "shift", "day" */
+	const char *shift; /* the shift's name on shift records, else NULL */
+	oeed_ms window_start, window_end;
+	enum oeed_category cat;
+	const char *reason; /* "" when the state has none; "other" for reasons not in the config */
+	oeed_ms time_ms;    /* time of the span in it */
+	uint32_t events;    /* entries into it whose start lies in the span */
+	bool final;
+};
+
+/* One ended stop (a state of category idle, down or planned that was not a micro-stop):
+ * machine_stop. */
+struct engine_stop {
+	enum oeed_category cat;
+	const char *reason;
+	oeed_ms start, end;
 };
 
 struct engine_sink {
@@ -82,6 +108,11 @@ struct engine_sink {
 	 * at `applied` instead of its own time `ts` (may be NULL). */
 	void (*late)(void *ctx, const struct engine_machine_info *m, oeed_ms ts, oeed_ms applied,
 		     oeed_ms behind_ms);
+	/* Per (category, reason) of a calendar period, right after its kpi record (may be
+	 * NULL). */
+	void (*loss)(void *ctx, const struct engine_machine_info *m, const struct engine_loss *l);
+	/* A stop ended (may be NULL). */
+	void (*stop)(void *ctx, const struct engine_machine_info *m, const struct engine_stop *s);
 };
 
 struct engine_stats {

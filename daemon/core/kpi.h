@@ -60,6 +60,7 @@ enum kpi_field {
 struct kpi_values {
 	uint32_t defined; /* bit per enum kpi_field */
 	double v[KF__COUNT];
+	const char *shift; /* the shift's name on a shift record (the `shift` tag), else NULL */
 };
 
 const char *kpi_field_name(enum kpi_field f);

@@ -44,6 +44,8 @@ static void on_kpi(void *ctx, const struct engine_machine_info *m, const char *l
 	lp_begin(&l, em->out, "machine_kpi");
 	machine_tags(em, &l, m);
 	lp_tag(&l, "window", label);
+	if (kv->shift)
+		lp_tag(&l, "shift", kv->shift);
 	for (int f = 0; f < KF__COUNT; f++) {
 		if (!kpi_has(kv, (enum kpi_field)f) || !isfinite(kv->v[f]))
 			continue; /* llround(NaN) would be INT64_MIN */
@@ -91,6 +93,8 @@ static void on_contract(void *ctx, const struct contract_result *r)
 		lp_tag(&l, "site", em->site);
 	lp_tag(&l, "kpi", kpi_name(r->contract->kpi));
 	lp_tag(&l, "period", r->period_label);
+	if (r->shift)
+		lp_tag(&l, "shift", r->shift);
 	if (r->has_value)
 		lp_field_decimal(&l, "value", r->value);
 	lp_field_float(&l, "target", r->contract->target);
@@ -99,10 +103,51 @@ static void on_contract(void *ctx, const struct contract_result *r)
 	lp_field_decimal(&l, "worst_case", r->worst_case);
 	lp_field_decimal(&l, "coverage", r->coverage);
 	lp_field_str(&l, "status", contract_status_name(r->status));
+	lp_field_int(&l, "status_code", contract_status_code(r->status));
 	lp_field_bool(&l, "final", r->final);
 	lp_field_int(&l, "period_start", r->period_start);
 	lp_field_int(&l, "machines", r->n_machines);
 	if (lp_end(&l, r->ts))
+		em->lines++;
+}
+
+static void on_loss(void *ctx, const struct engine_machine_info *m, const struct engine_loss *ls)
+{
+	struct emitter *em = ctx;
+	if (em->discard)
+		return;
+	struct lp_line l;
+	lp_begin(&l, em->out, "machine_loss");
+	machine_tags(em, &l, m);
+	lp_tag(&l, "window", ls->label);
+	if (ls->shift)
+		lp_tag(&l, "shift", ls->shift);
+	lp_tag(&l, "category", category_name(ls->cat));
+	lp_tag(&l, "reason", ls->reason); /* left out when empty */
+	lp_field_decimal(&l, "time_s", (double)ls->time_ms / 1000.0);
+	lp_field_int(&l, "events", ls->events);
+	if (ls->events)
+		lp_field_decimal(&l, "mean_s", (double)ls->time_ms / 1000.0 / ls->events);
+	lp_field_bool(&l, "final", ls->final);
+	lp_field_int(&l, "window_start", ls->window_start);
+	if (lp_end(&l, ls->window_end))
+		em->lines++;
+}
+
+static void on_stop(void *ctx, const struct engine_machine_info *m, const struct engine_stop *st)
+{
+	struct emitter *em = ctx;
+	if (em->discard)
+		return;
+	struct lp_line l;
+	lp_begin(&l, em->out, "machine_stop");
+	machine_tags(em, &l, m);
+	lp_tag(&l, "category", category_name(st->cat));
+	lp_tag(&l, "reason", st->reason);
+	lp_field_decimal(&l, "duration_s", (double)(st->end - st->start) / 1000.0);
+	lp_field_int(&l, "start", st->start);
+	/* stamped with the stop's start: a point per stop, and a timeline in any store */
+	if (lp_end(&l, st->start))
 		em->lines++;
 }
 
@@ -112,6 +157,8 @@ void emit_sink(struct emitter *em, struct engine_sink *ret)
 	ret->state = on_state;
 	ret->kpi = on_kpi;
 	ret->contract = on_contract;
+	ret->loss = on_loss;
+	ret->stop = on_stop;
 }
 
 void emit_self(struct emitter *em, const char *instance, oeed_ms ts, const struct self_metrics *s)

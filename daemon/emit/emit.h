@@ -1,6 +1,7 @@
-/* emit.h - formats what the engine reports as InfluxDB line protocol (interface.md):
- * machine_state, machine_kpi, contract, and the daemon's self-metrics (oeed). Appends to a
- * caller-owned buffer; the caller hands the buffer to the outputs. */
+/* emit.h - formats what the engine reports as InfluxDB line protocol (docs/output.md):
+ * machine_state, machine_kpi, machine_loss, machine_stop, contract, and the daemon's
+ * self-metrics (oeed). Appends to a caller-owned buffer; the caller hands the buffer to the
+ * outputs. */
 #pragma once
 #include <stdint.h>
 #include "engine.h"
