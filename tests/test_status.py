@@ -245,6 +245,108 @@ class StatusTests:
                 s.close()
                 assert 0 < len(got) < len(d.status("--json").stdout), len(got)
 
+    def test_mqtt_output_retained_equals_line_protocol(self):
+        mqtt_out = '  - type: mqtt\n    topic: "oeed/{machine}"\n'
+        with Mosquitto() as mq, Daemon(mq, extra_outputs=mqtt_out, interval="5s") as d:
+            wait_until(lambda: os.path.exists(d.sock), 20, "status socket")
+            wait_until(lambda: d.doc()["mqtt"]["connected"], 20, "connected")
+            t = now_ms()
+            machines = {"a1": "RUN", "b2": "STOP", "c3": "BRK"}
+            for i, (m, raw) in enumerate(machines.items()):
+                publish(mq, m, raw, t - 20000 + i, parts=0)
+                publish(mq, m, raw, t - 10000 + i, parts=7 + i)
+
+            def got():
+                return retained_docs(mq.port, "oeed/#", 3)
+
+            wait_until(lambda: len(got()) == 3 and all("1h" in x["kpi"] for x in got().values()),
+                       30, "three retained documents with KPIs")
+            docs = got()
+            assert sorted(docs) == ["oeed/a1", "oeed/b2", "oeed/c3"], docs
+            lp = [parse_line(ln) for ln in d.lines()]
+            for topic, doc in docs.items():
+                m = topic.split("/", 1)[1]
+                assert doc["machine"] == m and doc["state"] == machines[m], doc
+                ev = [(f["state"], tg["category"], ts) for meas, tg, f, ts in lp
+                      if meas == "machine_state" and tg["machine"] == m]
+                assert ev[-1] == (doc["state"], doc["category"], doc["since"]), (ev, doc)
+                for label, k in doc["kpi"].items():
+                    same = [f for meas, tg, f, ts in lp
+                            if meas == "machine_kpi" and tg["machine"] == m and
+                            tg["window"] == label and ts == k["window_end"]]
+                    assert len(same) == 1, (m, label, k["window_end"])
+                    want = dict(same[0])
+                    got_k = {x: v for x, v in k.items() if x != "window_end"}
+                    assert got_k == want, (m, label, got_k, want)
+                assert set(doc["kpi"]) == {"1h", "day"}, doc["kpi"].keys()
+            assert docs["oeed/a1"]["contracts"][0]["contract"] == "avail-a"
+            assert docs["oeed/b2"]["contracts"] == []
+            # a state change goes out at once, not at the next tick: right after a tick,
+            # change a1 and see it within 1.5 s with that tick's KPIs
+            end = docs["oeed/a1"]["kpi"]["1h"]["window_end"]
+            wait_until(lambda: got()["oeed/a1"]["kpi"]["1h"]["window_end"] > end, 10,
+                       "the next tick")
+            end = got()["oeed/a1"]["kpi"]["1h"]["window_end"]
+            t0 = time.monotonic()
+            publish(mq, "a1", "STOP", now_ms())
+            wait_until(lambda: retained_docs(mq.port, "oeed/a1", 1)["oeed/a1"]["state"] ==
+                       "STOP", 5, "a1 STOP published")
+            assert time.monotonic() - t0 < 2.5, time.monotonic() - t0
+            a1 = retained_docs(mq.port, "oeed/a1", 1)["oeed/a1"]
+            assert a1["kpi"]["1h"]["window_end"] == end, (a1["kpi"]["1h"], end)
+            out = [o for o in d.doc()["outputs"] if o["type"] == "mqtt"][0]
+            assert out["name"] == "mqtt-1" and out["healthy"], out
+            assert out["messages_published"] >= 6 and out["messages_dropped"] == 0, out
+            # oeed does not read its own output: nothing came back as input
+            assert d.doc()["messages"] == 7, d.doc()["messages"]
+
+    def test_mqtt_output_slow_broker_drops_oldest_per_machine(self):
+        # max_inflight 1: one message per round trip to the broker, far slower than 60
+        # machines every second need
+        mqtt_out = ('  - type: mqtt\n    topic: "kpi/{machine}"\n    max_inflight: 1\n'
+                    '    qos: 1\n')
+        with Mosquitto() as mq, Daemon(mq, extra_outputs=mqtt_out, interval="1s") as d:
+            wait_until(lambda: os.path.exists(d.sock), 20, "status socket")
+            wait_until(lambda: d.doc()["mqtt"]["connected"], 20, "connected")
+            t = now_ms()
+            feed(mq, [(f"j/l1/m{i:02d}/data", json.dumps({"state": "RUN", "ts": t}))
+                      for i in range(60)])
+            time.sleep(4)
+            out = [o for o in d.doc()["outputs"] if o["type"] == "mqtt"][0]
+            assert out["messages_dropped"] > 0, out
+            assert out["messages_pending"] <= 60, out
+            # the newest state of a machine still arrives
+            publish(mq, "m07", "STOP", now_ms())
+            wait_until(lambda: retained_docs(mq.port, "kpi/m07").get("kpi/m07", {})
+                       .get("state") == "STOP", 30, "m07 STOP")
+            docs = retained_docs(mq.port, "kpi/#")
+            assert len(docs) == 60, len(docs)
+            print(f"  {out['messages_published']} published, {out['messages_dropped']} "
+                  f"dropped (older ones of a machine), {out['messages_pending']} waiting")
+
+    def test_no_status_socket_is_not_fatal(self):
+        with Mosquitto() as mq:
+            d = Daemon(mq, extra_top='status: { socket: "/nonexistent/dir/s.sock" }')
+            with d:
+                wait_until(lambda: "oeed status` is not available" in d.logtext(), 20,
+                           "the log line")
+                assert d.proc.poll() is None, d.logtext()
+
+
+def retained_docs(port, topic, count=None):
+    """The retained messages on topic (a filter) as {topic: parsed JSON}; with count, as soon
+    as that many came."""
+    extra = ["-C", str(count)] if count else []
+    r = subprocess.run(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", topic,
+                        "--retained-only", "-F", "%r %t %p", "-W", "1"] + extra,
+                       capture_output=True, timeout=10)
+    out = {}
+    for ln in r.stdout.decode().splitlines():
+        flag, t, p = ln.split(" ", 2)
+        assert flag == "1", ln
+        out[t] = json.loads(p)
+    return out
+
 
 def _mqtt_str(b):
     return len(b).to_bytes(2, "big") + b
