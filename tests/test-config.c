@@ -385,7 +385,8 @@ static void test_bad_contracts_outputs(void)
 	    "  - type: mqtt\n    topic: \"spBv1.0/plant/{machine}\"\n",
 	    "t.yaml:9:12: outputs[1].topic: topic 'spBv1.0/plant/{machine}' is reserved "
 	    "(Sparkplug, $SYS)");
-	BAD("mqtt:\n  status_topic: oeed/gw1\noutputs:\n  - type: mqtt\n    topic: oeed/{machine}\n",
+	BAD("mqtt:\n  status_topic: oeed/gw1\noutputs:\n  - type: mqtt\n    topic: "
+	    "oeed/{machine}\n",
 	    "t.yaml:5:12: outputs[0].topic: output mqtt-1 may publish on mqtt.status_topic "
 	    "'oeed/gw1'");
 	BAD("status:\n  socket: run/x.sock\n",

@@ -196,7 +196,9 @@ class StatusTests:
                                "the burst processed")
                     return time.monotonic() - t0
 
-                burst(0)  # every machine known, the document at its full size
+                burst(0)  # every machine known; after a tick, the document at its full size
+                wait_until(lambda: all(len(m["kpi"]) == 3 for m in d.doc()["machines"]), 30,
+                           "every machine's KPIs")
                 size = len(d.status("--json").stdout)
                 assert size > 1 << 20, size  # far more than a socket buffer holds
                 free_s = burst(1)
