@@ -401,7 +401,54 @@ static void test_bad_contracts_outputs(void)
 
 	BAD("outputs:\n  - path: x\n", "t.yaml:2:5: outputs[0]: missing key 'type'");
 	BAD("outputs:\n  - type: kafka\n",
-	    "t.yaml:2:11: outputs[0].type: bad value 'kafka' (use influxdb, file)");
+	    "t.yaml:2:11: outputs[0].type: bad value 'kafka' (use influxdb, file, mqtt)");
+	/* the mqtt output: one message per machine, never where oeed listens */
+	BAD("outputs:\n  - type: mqtt\n", "t.yaml:2:5: outputs[0]: missing key 'topic'");
+	BAD("outputs:\n  - type: mqtt\n    topic: oeed/all\n",
+	    "t.yaml:3:12: outputs[0].topic: topic 'oeed/all' needs {machine} exactly once (one "
+	    "message per machine)");
+	BAD("outputs:\n  - type: mqtt\n    topic: oeed/{machine}/#\n",
+	    "t.yaml:3:12: outputs[0].topic: topic 'oeed/{machine}/#': no wildcards ('+', '#') in "
+	    "a topic to publish on");
+	BAD("outputs:\n  - type: mqtt\n    topic: oeed/{line}/{machine}\n",
+	    "t.yaml:3:12: outputs[0].topic: topic 'oeed/{line}/{machine}': {machine} is the only "
+	    "variable");
+	BAD("outputs:\n  - type: file\n    path: x\n    qos: 1\n",
+	    "t.yaml:4:5: outputs[0]: key 'qos' does not apply to type file");
+	BAD("sources:\n  - topic: \"f/{line}/{machine}/state\"\n    decoder: text\n"
+	    "    signal: state\noutputs:\n  - type: mqtt\n    topic: \"f/kpi/{machine}\"\n",
+	    "t.yaml:7:12: outputs[0].topic: output mqtt-1 publishes on 'f/kpi/{machine}', which "
+	    "oeed subscribes to (sources[0] topic 'f/{line}/{machine}/state'): its messages would "
+	    "come back as input");
+	BAD("sources:\n  - topic: \"spBv1.0/plant/#\"\n    decoder: sparkplug_b\n"
+	    "    fields: { state: s }\noutputs:\n  - type: mqtt\n    topic: \"oeed/{machine}\"\n"
+	    "  - type: mqtt\n    topic: \"spBv1.0/plant/{machine}\"\n",
+	    "t.yaml:9:12: outputs[1].topic: topic 'spBv1.0/plant/{machine}' is reserved "
+	    "(Sparkplug, $SYS)");
+	BAD("mqtt:\n  status_topic: oeed/gw1\noutputs:\n  - type: mqtt\n    topic: "
+	    "oeed/{machine}\n",
+	    "t.yaml:5:12: outputs[0].topic: output mqtt-1 may publish on mqtt.status_topic "
+	    "'oeed/gw1'");
+	BAD("status:\n  socket: run/x.sock\n",
+	    "t.yaml:2:11: status.socket: must be an absolute path");
+	{
+		struct oeed_config *c = LOAD("sources:\n  - topic: \"f/{line}/{machine}/state\"\n"
+					     "    decoder: text\n    signal: state\noutputs:\n"
+					     "  - type: mqtt\n    topic: \"oeed/{machine}\"\n"
+					     "status:\n  socket: /run/x.sock\n");
+		if (c) {
+			CHECK_STR(c->outputs[0].name, "mqtt-1");
+			CHECK_INT(c->outputs[0].retain, 1);
+			CHECK_INT(c->outputs[0].qos, 1);
+			CHECK_INT((int)c->outputs[0].queue_len, 4096);
+			CHECK_INT((int)c->outputs[0].max_inflight, 64);
+			CHECK_STR(c->status.socket, "/run/x.sock");
+			CHECK_INT((int)c->status.clients, 4);
+			CHECK_INT(c->status.enabled, 1);
+			round_trip(c, __LINE__);
+			config_free(c);
+		}
+	}
 	BAD("outputs:\n  - type: influxdb\n    url: ftp://db:8086\n    database: oeed\n",
 	    "t.yaml:3:10: outputs[0].url: bad url 'ftp://db:8086' (use http://HOST:PORT or "
 	    "https://HOST:PORT)");

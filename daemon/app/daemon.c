@@ -88,6 +88,8 @@ static void self_metrics(void *ctx, struct pipeline *p, oeed_ms ts)
 	s.rss_bytes = rss_bytes();
 	s.protocol_notices = d->protocol_notices;
 	emit_self(pipeline_emitter(p), d->cfg->instance, ts, &s);
+	if (d->pipe.p == p && d->pipe.view)
+		liveview_ticked(d->pipe.view, ts);
 
 	char status[256];
 	snprintf(status, sizeof(status),
@@ -139,9 +141,19 @@ int daemon_pipeline_new(struct daemon *d, struct oeed_config *cfg, struct daemon
 {
 	struct oeed_decoder_host host = daemon_host(d, cfg);
 	struct pipeline_opts opts = {.log_status = true, .on_tick = self_metrics, .ctx = d};
-	int r = pipeline_new(cfg, &host, &opts, &ret->p, err);
-	if (r < 0)
+	int r = liveview_new(cfg, &ret->view);
+	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg), "out of memory");
 		return r;
+	}
+	opts.observer = liveview_sink(ret->view);
+	r = pipeline_new(cfg, &host, &opts, &ret->p, err);
+	if (r < 0) {
+		liveview_free(ret->view);
+		ret->view = NULL;
+		return r;
+	}
+	liveview_attach(ret->view, pipeline_engine(ret->p));
 	ret->cfg = config_ref(cfg);
 	return 0;
 }
@@ -149,16 +161,30 @@ int daemon_pipeline_new(struct daemon *d, struct oeed_config *cfg, struct daemon
 void daemon_pipeline_free(struct daemon_pipeline *dp)
 {
 	pipeline_free(dp->p);
+	liveview_free(dp->view);
 	config_free(dp->cfg);
 	dp->p = NULL;
+	dp->view = NULL;
 	dp->cfg = NULL;
 }
 
 /* ---- outputs ---- */
 
-int daemon_outputs_open(struct oeed_config *cfg, struct daemon_outputs *ret)
+/* The mqtt outputs' publisher: whichever client runs now (a reload may replace it). */
+static int daemon_publish(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+			  bool retain, size_t max_inflight)
+{
+	struct daemon *d = ctx;
+	if (!d->mqtt.client)
+		return -ENOTCONN;
+	return mqtt_publish_msg(d->mqtt.client, topic, payload, len, qos, retain, max_inflight);
+}
+
+int daemon_outputs_open(struct daemon *d, struct oeed_config *cfg, struct daemon_outputs *ret)
 {
 	struct oeed_error err = {{0}};
+	d->publisher.publish = daemon_publish;
+	d->publisher.ctx = d;
 	struct output **o = calloc(cfg->n_outputs ? cfg->n_outputs : 1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
@@ -172,10 +198,27 @@ int daemon_outputs_open(struct oeed_config *cfg, struct daemon_outputs *ret)
 			return r;
 		}
 	}
+	ret->machines = false;
+	for (size_t i = 0; i < cfg->n_outputs; i++) {
+		output_set_publisher(o[i], &d->publisher);
+		ret->machines |= output_takes_machines(o[i]);
+	}
 	ret->o = o;
 	ret->n = cfg->n_outputs;
 	ret->cfg = config_ref(cfg);
 	return 0;
+}
+
+/* A machine that changed (a state change, a report tick) goes to the mqtt outputs. */
+static void machine_changed(void *ctx, size_t i, const char *id)
+{
+	struct daemon *d = ctx;
+	strbuf_reset(&d->doc);
+	if (liveview_machine_json(d->pipe.view, i, &d->doc) < 0 || d->doc.failed)
+		return;
+	for (size_t k = 0; k < d->out.n; k++)
+		if (output_takes_machines(d->out.o[k]))
+			output_machine(d->out.o[k], id, d->doc.buf, d->doc.len);
 }
 
 void daemon_outputs_close(struct daemon_outputs *out)
@@ -342,8 +385,11 @@ static void turn(void *ctx, oeed_ms now)
 		until = OEED_MIN(now, (oeed_ms)(mqtt_watermark_ns(c) / 1000000));
 	pipeline_ticks_until(d->pipe.p, until);
 	daemon_flush(d);
+	if (d->out.machines && d->pipe.view)
+		liveview_take_dirty(d->pipe.view, machine_changed, d);
 	for (size_t i = 0; i < d->out.n; i++)
 		output_tick(d->out.o[i], now);
+	daemon_status_expire(d, now);
 	if (d->mqtt.rec && now >= d->next_sync) {
 		/* the recording is the write-ahead log: at most one second of it is exposed to a
 		 * power loss */
@@ -409,6 +455,7 @@ int daemon_main(const char *cfg_path)
 	struct oeed_error err = {{0}};
 	int r;
 	memset(&d, 0, sizeof(d));
+	strbuf_init(&d.doc);
 	d.cfg_path = cfg_path;
 	d.sig.fd = d.timer.fd = d.loop.epfd = -1;
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT(10000, 5);
@@ -436,7 +483,7 @@ int daemon_main(const char *cfg_path)
 		d.rc = EXIT_RUNTIME;
 		goto out;
 	}
-	if (daemon_outputs_open(d.cfg, &d.out) < 0) {
+	if (daemon_outputs_open(&d, d.cfg, &d.out) < 0) {
 		d.rc = EXIT_RUNTIME;
 		goto out;
 	}
@@ -454,6 +501,8 @@ int daemon_main(const char *cfg_path)
 		d.rc = EXIT_RUNTIME;
 		goto out;
 	}
+	daemon_status_open(&d, d.cfg);
+	d.started = clock_wall_ms();
 	d.next_checkpoint = clock_wall_ms() + d.cfg->checkpoint_interval_ms;
 	log_info("started: %zu sources, %zu outputs, up to %zu machines, reporting every %lld ms",
 		 d.cfg->n_sources, d.out.n, d.cfg->machines.max,
@@ -476,8 +525,10 @@ int daemon_main(const char *cfg_path)
 	daemon_flush(&d);
 	daemon_checkpoint(&d, clock_wall_ms());
 out:
+	daemon_status_close(&d);
 	daemon_mqtt_stop(&d);
 	daemon_outputs_close(&d.out);
+	strbuf_free(&d.doc);
 	close_source(&d, &d.sig);
 	close_source(&d, &d.timer);
 	loop_deinit(&d.loop);

@@ -19,15 +19,18 @@
 #include "loop.h"
 #include "mqtt.h"
 #include "notify.h"
+#include "liveview.h"
 #include "output.h"
 #include "pipeline.h"
 #include "recording.h"
+#include "statsock.h"
 
 #define DAEMON_MAX_SUBS 256 /* distinct subscriptions; more are refused with a log line */
 
 struct daemon_pipeline {
 	struct oeed_config *cfg; /* sources, machines, report, contracts, site */
 	struct pipeline *p;
+	struct liveview *view; /* what `oeed status` and the mqtt outputs show of it */
 };
 
 struct daemon_mqtt {
@@ -41,6 +44,14 @@ struct daemon_outputs {
 	struct oeed_config *cfg; /* outputs, state_dir; NULL while none are open */
 	struct output **o;
 	size_t n;
+	bool machines; /* some output takes a document per machine (mqtt) */
+};
+
+/* The status socket (status.c). */
+struct daemon_status {
+	struct oeed_config *cfg; /* status; NULL while no socket is open */
+	struct statsock *sock;
+	struct loop_source src;
 };
 
 struct daemon {
@@ -49,6 +60,10 @@ struct daemon {
 	struct daemon_pipeline pipe;
 	struct daemon_mqtt mqtt;
 	struct daemon_outputs out;
+	struct daemon_status status;
+	struct output_publisher publisher; /* the mqtt outputs' way to the client */
+	struct strbuf doc;		   /* a machine's document for the mqtt outputs */
+	oeed_ms started;
 	struct loop loop;
 	struct loop_source sig, timer; /* signalfd, timerfd */
 	struct notifier notify;
@@ -64,7 +79,7 @@ struct daemon {
 int daemon_pipeline_new(struct daemon *d, struct oeed_config *cfg, struct daemon_pipeline *ret,
 			struct oeed_error *err);
 void daemon_pipeline_free(struct daemon_pipeline *dp);
-int daemon_outputs_open(struct oeed_config *cfg, struct daemon_outputs *ret);
+int daemon_outputs_open(struct daemon *d, struct oeed_config *cfg, struct daemon_outputs *ret);
 void daemon_outputs_close(struct daemon_outputs *out);
 /* Builds a client and its recording writer for cfg, not started. */
 int daemon_mqtt_new(struct daemon *d, struct oeed_config *cfg, struct daemon_mqtt *ret);
@@ -79,6 +94,14 @@ int daemon_subscribe(struct daemon *d);
 void daemon_write(struct daemon *d, const char *lines, size_t len);
 /* Hands the pipeline's pending lines to the outputs. */
 void daemon_flush(struct daemon *d);
+
+/* status.c: the socket `oeed status` reads. Opens (or, after a reload that changed the
+ * status section, reopens) it; a socket that cannot be opened is logged, and the daemon runs
+ * on without it. */
+void daemon_status_open(struct daemon *d, struct oeed_config *cfg);
+void daemon_status_close(struct daemon *d);
+/* Each turn: clients whose time is up are dropped. */
+void daemon_status_expire(struct daemon *d, oeed_ms now);
 
 /* restore.c */
 void daemon_checkpoint(struct daemon *d, oeed_ms now);

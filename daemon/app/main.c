@@ -4,7 +4,8 @@
  *   oeed -c FILE --check-config    validate, pre-flight (preflight.c), print the effective
  *                                  config and memory budget
  *   oeed replay -c FILE REC...     recompute everything from recordings to stdout (replay.c)
- *   oeed report ...                a contract's evidence for one period (report.c) */
+ *   oeed report ...                a contract's evidence for one period (report.c)
+ *   oeed status [--json]           the running daemon's live view (status.c) */
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
@@ -21,6 +22,7 @@
 #include "pipeline.h"
 #include "preflight.h"
 #include "report.h"
+#include "status.h"
 #include "rxqueue.h"
 
 static void usage(FILE *f)
@@ -46,6 +48,10 @@ static void usage(FILE *f)
 		"                                  a contract's evidence for one period (LABEL:\n"
 		"                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 "
 		"night\")\n"
+		"  oeed status [--json] [--socket PATH] [-c FILE]\n"
+		"                                  the running daemon's machines (state, since "
+		"when),\n"
+		"                                  KPIs, contracts and outputs\n"
 		"  oeed --version | --help\n"
 		"Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
 		"Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
@@ -140,6 +146,8 @@ int main(int argc, char **argv)
 	log_init();
 	if (argc > 1 && strcmp(argv[1], "report") == 0)
 		return report_main(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "status") == 0)
+		return status_main(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "replay") == 0) {
 		replay = true;
 		argi = 2;

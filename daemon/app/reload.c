@@ -45,7 +45,7 @@ static bool replace_pipeline(struct daemon *d, struct oeed_config *nc)
 static void replace_outputs(struct daemon *d, struct oeed_config *nc)
 {
 	struct daemon_outputs no;
-	if (daemon_outputs_open(nc, &no) < 0) {
+	if (daemon_outputs_open(d, nc, &no) < 0) {
 		log_error("reload: outputs could not be opened (see above); the running outputs "
 			  "are kept");
 		return;
@@ -102,6 +102,7 @@ void daemon_reload(struct daemon *d)
 	}
 	if (plan.outputs)
 		replace_outputs(d, nc);
+	daemon_status_open(d, nc); /* reopened only when its section changed */
 
 	config_free(d->cfg);
 	d->cfg = config_ref(nc);

@@ -335,6 +335,52 @@ static const struct schema_section record_section = {
     .check = record_check,
 };
 
+/* ---- status ---- */
+
+#define ST(f) offsetof(struct oeed_status_conf, f)
+static const struct schema_key status_keys[] = {
+    {.key = "enabled",
+     .type = ST_BOOL,
+     .off = ST(enabled),
+     .def = "true",
+     .doc = "answer `oeed status` on a unix socket"},
+    {.key = "socket",
+     .type = ST_STR,
+     .off = ST(socket),
+     .doc_type = "absolute path",
+     .doc_def = "`$RUNTIME_DIRECTORY/status.sock` (systemd's `RuntimeDirectory=oeed`: "
+		"`/run/oeed/status.sock`), else `state_dir/status.sock`",
+     .doc = "mode 0660: the daemon's user and group only; read-only"},
+    {.key = "clients",
+     .type = ST_COUNT,
+     .off = ST(clients),
+     .def = "4",
+     .min = 1,
+     .max = 64,
+     .doc = "connections served at a time; more are refused (counted)"},
+    {.key = "max_bytes",
+     .type = ST_SIZE,
+     .off = ST(max_bytes),
+     .def = "16MiB",
+     .min = 64 * KIB,
+     .max = GIB,
+     .doc = "the largest status document; a larger one is answered with an error"},
+    {.key = "client_timeout",
+     .type = ST_DUR,
+     .off = ST(client_timeout_ms),
+     .def = "5s",
+     .min = 100,
+     .max = 10 * MS_M,
+     .doc = "a client that has not read its whole answer by then is dropped (counted)"},
+};
+#undef ST
+
+static const struct schema_section status_section = {
+    .name = "status",
+    .keys = status_keys,
+    .n_keys = OEED_ARRAY_SIZE(status_keys),
+};
+
 /* ---- mqtt ---- */
 
 enum { MQTT_TCP = 1, MQTT_SSL = 2 };
@@ -1618,14 +1664,17 @@ static const struct schema_section contract_section = {
 
 /* ---- outputs ---- */
 
-enum { OUT_V1 = 1, OUT_V2 = 2, OUT_FILE = 4, OUT_INFLUX = OUT_V1 | OUT_V2 };
-static const char *const output_variant_names[] = {"influxdb api v1", "influxdb api v2", "file"};
+enum { OUT_V1 = 1, OUT_V2 = 2, OUT_FILE = 4, OUT_MQTT = 8, OUT_INFLUX = OUT_V1 | OUT_V2 };
+static const char *const output_variant_names[] = {"influxdb api v1", "influxdb api v2", "file",
+						   "mqtt"};
 
 static unsigned output_variant(const void *obj)
 {
 	const struct oeed_output_conf *o = obj;
 	if (o->type == OUTPUT_FILE)
 		return OUT_FILE;
+	if (o->type == OUTPUT_MQTT)
+		return OUT_MQTT;
 	return o->api == 2 ? OUT_V2 : OUT_V1;
 }
 
@@ -1634,9 +1683,39 @@ static const char *output_variant_label(const void *obj, unsigned key_variants)
 	const struct oeed_output_conf *o = obj;
 	if (o->type == OUTPUT_FILE)
 		return "type file";
+	if (o->type == OUTPUT_MQTT)
+		return "type mqtt";
 	if (key_variants & OUT_INFLUX) /* a key of the other api */
 		return o->api == 2 ? "api v2" : "api v1";
 	return "type influxdb";
+}
+
+/* An mqtt output's topic: {machine} exactly once (one retained message per machine), no
+ * other variable, no wildcard. */
+static int mqtt_output_check(struct loader *ld, const yaml_node_t *m, struct oeed_output_conf *o)
+{
+	const char *t = o->topic, *v = strstr(t, "{machine}");
+	if (!*t || t[0] == '/' || strstr(t, "//"))
+		return fail_key(ld, m, "topic", "bad topic '%.100s' (empty level)", t);
+	if (strpbrk(t, "+#"))
+		return fail_key(ld, m, "topic",
+				"topic '%.100s': no wildcards ('+', '#') in a topic "
+				"to publish on",
+				t);
+	if (!v || strstr(v + 1, "{machine}"))
+		return fail_key(ld, m, "topic",
+				"topic '%.100s' needs {machine} exactly once (one "
+				"message per machine)",
+				t);
+	for (const char *p = strchr(t, '{'); p; p = strchr(p + 1, '{'))
+		if (p != v)
+			return fail_key(ld, m, "topic",
+					"topic '%.100s': {machine} is the only "
+					"variable",
+					t);
+	if (strncmp(t, "spBv1.0/", 8) == 0 || strncmp(t, "$", 1) == 0)
+		return fail_key(ld, m, "topic", "topic '%.100s' is reserved (Sparkplug, $SYS)", t);
+	return 0;
 }
 
 static int output_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
@@ -1655,6 +1734,8 @@ static int output_check(struct loader *ld, const yaml_node_t *m, void *obj, cons
 				o->name);
 	if (o->type == OUTPUT_FILE)
 		return 0;
+	if (o->type == OUTPUT_MQTT)
+		return mqtt_output_check(ld, m, o);
 	if (!url_ok(o->url, schemes, OEED_ARRAY_SIZE(schemes)))
 		return fail_key(ld, m, "url",
 				"bad url '%.100s' (use http://HOST:PORT or https://HOST:PORT)",
@@ -1681,7 +1762,8 @@ __attribute__((format(printf, 4, 5))) static int fail_at(struct loader *ld, int 
 static int output_list_check(struct loader *ld, void *items, size_t n, const void *parent)
 {
 	struct oeed_output_conf *outs = items;
-	unsigned per_type[2] = {0, 0};
+	static const char *const type_names[] = {"influxdb", "file", "mqtt"};
+	unsigned per_type[3] = {0, 0, 0};
 	(void)parent;
 	/* default names count per type: influxdb-1, influxdb-2, file-1 */
 	for (size_t i = 0; i < n; i++) {
@@ -1690,8 +1772,7 @@ static int output_list_check(struct loader *ld, void *items, size_t n, const voi
 		per_type[o->type]++;
 		if (o->name)
 			continue;
-		snprintf(name, sizeof(name), "%s-%u", o->type == OUTPUT_FILE ? "file" : "influxdb",
-			 per_type[o->type]);
+		snprintf(name, sizeof(name), "%s-%u", type_names[o->type], per_type[o->type]);
 		if (!(o->name = strdup(name)))
 			return oom(ld);
 	}
@@ -1712,7 +1793,7 @@ static int output_list_check(struct loader *ld, void *items, size_t n, const voi
 }
 
 static const struct schema_choice output_type_choices[] = {
-    {"influxdb", OUTPUT_INFLUXDB}, {"file", OUTPUT_FILE}, {NULL, 0}};
+    {"influxdb", OUTPUT_INFLUXDB}, {"file", OUTPUT_FILE}, {"mqtt", OUTPUT_MQTT}, {NULL, 0}};
 static const struct schema_choice api_choices[] = {
     {"v1", 1}, {"1", 1}, {"v2", 2}, {"2", 2}, {NULL, 0}};
 
@@ -1861,6 +1942,45 @@ static const struct schema_key output_keys[] = {
      .variants = OUT_FILE,
      .required = OUT_FILE,
      .doc = "`-` is standard output; lines are appended"},
+    {.key = "topic",
+     .type = ST_STR,
+     .off = OUT(topic),
+     .variants = OUT_MQTT,
+     .required = OUT_MQTT,
+     .doc_type = "topic with `{machine}`",
+     .doc = "where each machine's JSON goes (`oeed/{machine}`); never a topic oeed "
+	    "subscribes to"},
+    {.key = "retain",
+     .type = ST_BOOL,
+     .off = OUT(retain),
+     .def = "true",
+     .variants = OUT_MQTT,
+     .doc = "retained messages: a new subscriber gets every machine at once"},
+    {.key = "qos",
+     .type = ST_INT,
+     .off = OUT(qos),
+     .def = "1",
+     .min = 0,
+     .max = 2,
+     .variants = OUT_MQTT},
+    {.key = "queue_len",
+     .type = ST_COUNT,
+     .off = OUT(queue_len),
+     .def = "4096",
+     .min = 1,
+     .max = 1000000,
+     .variants = OUT_MQTT,
+     .doc = "machines whose message may wait for the broker; per machine only the newest "
+	    "waits (an older one is dropped, counted)"},
+    {.key = "max_inflight",
+     .type = ST_COUNT,
+     .off = OUT(max_inflight),
+     .def = "64",
+     .min = 1,
+     .max = 65535,
+     .variants = OUT_MQTT,
+     .doc = "messages handed to the broker and not yet acknowledged; the rest wait in the "
+	    "queue"},
 };
 #undef OUT
 
@@ -1877,13 +1997,100 @@ static const struct schema_section output_section = {
 
 /* ---- top level ---- */
 
+/* Levels of a topic or filter, split at '/' (in place). */
+static size_t split_levels(char *t, char **lv, size_t max)
+{
+	size_t n = 0;
+	for (char *save = NULL, *p = strtok_r(t, "/", &save); p && n < max;
+	     p = strtok_r(NULL, "/", &save))
+		lv[n++] = p;
+	return n;
+}
+
+/* Could a topic the output publishes (levels with {machine} stand for one or more levels: a
+ * Sparkplug machine id holds a '/') match the filter? */
+static bool levels_overlap(char **o, size_t no, char **f, size_t nf)
+{
+	if (nf && strcmp(f[0], "#") == 0)
+		return true;
+	if (!no || !nf)
+		return !no && !nf;
+	if (strchr(o[0], '{'))
+		return levels_overlap(o + 1, no - 1, f + 1, nf - 1) ||
+		       levels_overlap(o, no, f + 1, nf - 1);
+	if (strcmp(f[0], "+") != 0 && strcmp(f[0], o[0]) != 0)
+		return false;
+	return levels_overlap(o + 1, no - 1, f + 1, nf - 1);
+}
+
+static bool topic_overlaps(const char *out_topic, const char *filter)
+{
+	char a[512], b[512];
+	char *lo[TOPIC_MAX_LEVELS * 4], *lf[TOPIC_MAX_LEVELS * 4];
+	snprintf(a, sizeof(a), "%s", out_topic);
+	snprintf(b, sizeof(b), "%s", filter);
+	size_t no = split_levels(a, lo, OEED_ARRAY_SIZE(lo));
+	size_t nf = split_levels(b, lf, OEED_ARRAY_SIZE(lf));
+	return levels_overlap(lo, no, lf, nf);
+}
+
+/* An mqtt output never publishes where oeed listens: its messages would come back as
+ * input. Checked against every source's subscription and the status topic. */
+static int check_mqtt_outputs(struct loader *ld, const struct oeed_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_outputs; i++) {
+		const struct oeed_output_conf *o = &cfg->outputs[i];
+		if (o->type != OUTPUT_MQTT)
+			continue;
+		char key[64];
+		snprintf(key, sizeof(key), "outputs[%zu].topic", i);
+		const struct oeed_config_pos *pos = config_where(cfg, key);
+		int line = pos ? pos->line : o->line, col = pos ? pos->column : o->column;
+		const char *file = pos ? pos->file : NULL;
+		for (size_t j = 0; j < cfg->n_sources; j++) {
+			struct topic_template t;
+			char msg[OEED_ERR_MAX];
+			memset(&t, 0, sizeof(t));
+			if (topic_template_parse(cfg->sources[j].topic, &t, msg, sizeof(msg)) < 0)
+				continue; /* reported by the source's own check */
+			bool clash = topic_overlaps(o->topic, t.subscription);
+			topic_template_free(&t);
+			if (clash) {
+				if (file)
+					ld->name = file;
+				return fail_at(ld, line, col,
+					       "%s: output %s publishes on '%.100s', which oeed "
+					       "subscribes to (sources[%zu] topic '%.100s'): its "
+					       "messages would come back as input",
+					       key, o->name, o->topic, j, cfg->sources[j].topic);
+			}
+		}
+		if (cfg->mqtt.status_topic && topic_overlaps(o->topic, cfg->mqtt.status_topic)) {
+			if (file)
+				ld->name = file;
+			return fail_at(ld, line, col,
+				       "%s: output %s may publish on mqtt.status_topic '%.100s'",
+				       key, o->name, cfg->mqtt.status_topic);
+		}
+	}
+	return 0;
+}
+
 static int top_check(struct loader *ld, const yaml_node_t *m, void *obj, const void *parent)
 {
 	struct oeed_config *cfg = obj;
 	(void)parent;
 	if (cfg->state_dir[0] != '/')
 		return fail_key(ld, m, "state_dir", "must be an absolute path");
-	return 0;
+	if (cfg->status.socket && cfg->status.socket[0] != '/') {
+		const struct oeed_config_pos *pos = config_where(cfg, "status.socket");
+		if (pos) {
+			ld->name = pos->file;
+			return fail_at(ld, pos->line, pos->column,
+				       "status.socket: must be an absolute path");
+		}
+	}
+	return check_mqtt_outputs(ld, cfg);
 }
 
 static const struct schema_choice log_level_choices[] = {{"error", LOG_LVL_ERROR},
@@ -1950,6 +2157,11 @@ static const struct schema_key top_keys[] = {
      .doc_type = "boolean or mapping",
      .doc_def = "`false`",
      .doc = "keep every received message in `state_dir/recordings`"},
+    {.key = "status",
+     .type = ST_MAP,
+     .off = TOP(status),
+     .sub = &status_section,
+     .doc = "the socket `oeed status` reads"},
     {.key = "mqtt", .type = ST_MAP, .off = TOP(mqtt), .sub = &mqtt_section, .scope = SCOPE_MQTT},
     {.key = "machines",
      .type = ST_MAP,
@@ -2044,6 +2256,17 @@ static int resolve_host_defaults(struct loader *ld, struct oeed_config *cfg)
 	}
 	if (!cfg->instance && !(cfg->instance = strdup(host)))
 		return oom(ld);
+	if (!cfg->status.socket) {
+		/* systemd's RuntimeDirectory= (the first, when it names several) */
+		const char *rt = getenv("RUNTIME_DIRECTORY");
+		char path[4096];
+		if (rt && rt[0] == '/')
+			snprintf(path, sizeof(path), "%.*s/status.sock", (int)strcspn(rt, ":"), rt);
+		else
+			snprintf(path, sizeof(path), "%s/status.sock", cfg->state_dir);
+		if (!(cfg->status.socket = strdup(path)))
+			return oom(ld);
+	}
 	return 0;
 }
 

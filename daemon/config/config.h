@@ -144,7 +144,7 @@ struct oeed_contract {
 	int line, column;
 };
 
-enum oeed_output_type { OUTPUT_INFLUXDB = 0, OUTPUT_FILE };
+enum oeed_output_type { OUTPUT_INFLUXDB = 0, OUTPUT_FILE, OUTPUT_MQTT };
 
 struct oeed_output_conf {
 	enum oeed_output_type type;
@@ -166,6 +166,12 @@ struct oeed_output_conf {
 	bool verify; /* default true */
 	/* file */
 	char *path; /* "-" is stdout */
+	/* mqtt: a retained JSON message per machine on the daemon's own connection */
+	char *topic;	     /* template with {machine}: "oeed/{machine}" */
+	bool retain;	     /* default true */
+	int qos;	     /* default 1 */
+	size_t queue_len;    /* machines whose newest message may wait, default 4096 */
+	size_t max_inflight; /* published, not yet acknowledged, default 64 */
 	int line, column;
 };
 
@@ -201,6 +207,15 @@ struct oeed_record_conf {
 	uint64_t total_max; /* delete the oldest files beyond this, default 1GiB */
 };
 
+/* The status socket of `oeed status` (read-only). */
+struct oeed_status_conf {
+	bool enabled;		   /* default true */
+	char *socket;		   /* resolved at load: $RUNTIME_DIRECTORY or state_dir */
+	size_t clients;		   /* at a time, default 4 */
+	uint64_t max_bytes;	   /* largest document, default 16MiB */
+	oeed_ms client_timeout_ms; /* a client must have read it all by then, default 5s */
+};
+
 /* Where a key was written: "FILE:LINE:COLUMN" of its value. */
 struct oeed_config_pos {
 	char *key;	  /* key path: "mqtt.password_file", "outputs[1].ca_file" */
@@ -231,6 +246,7 @@ struct oeed_config {
 	struct oeed_output_conf *outputs;
 	size_t n_outputs;
 	struct oeed_record_conf record;
+	struct oeed_status_conf status;
 	struct oeed_config_pos *pos; /* every key given in the files, in file order */
 	size_t n_pos, cap_pos;
 	char **files; /* the main file, then the included ones in the order read */

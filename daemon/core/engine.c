@@ -2229,3 +2229,32 @@ void engine_gap(struct engine *e, const char *reason)
 		set_state(e, m, t, CAT_UNKNOWN, "", 0, reason, true);
 	}
 }
+
+/* ---- read-only queries ---- */
+
+size_t engine_machine_count(const struct engine *e)
+{
+	return e->n_machines;
+}
+
+int engine_machine_view(const struct engine *e, size_t i, struct engine_machine_view *ret)
+{
+	if (i >= e->n_machines)
+		return -ENOENT;
+	const struct machine *m = &e->machines[i];
+	ret->info = &m->info;
+	ret->has_state = m->has_state;
+	ret->cat = m->has_state ? m->cat : CAT_UNKNOWN;
+	ret->raw = m->has_state ? m->raw : "";
+	ret->reason = m->has_state ? m->reason : "";
+	ret->since = m->has_state ? m->state_since : OEED_MS_NONE;
+	ret->last_seen = m->last_ts == OEED_MS_NONE ? OEED_MS_NONE : m->last_seen;
+	return 0;
+}
+
+size_t engine_machine_index(const struct engine *e, const struct engine_machine_info *info)
+{
+	const struct machine *m =
+	    (const struct machine *)((const char *)info - offsetof(struct machine, info));
+	return (size_t)(m - e->machines);
+}

@@ -182,3 +182,25 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
  * not there to see what happened. Its counters and cycle clock go on if its next event is
  * within stale_after of its last sign of life (docs/kpi.md, "Counts"). */
 void engine_gap(struct engine *e, const char *reason);
+
+/* ---- read-only queries (`oeed status`, the mqtt output) ----
+ * What the engine knows of a machine right now, between report ticks too: its state as last
+ * applied (a stale timeout turns it unknown at the next tick). Nothing here changes the
+ * engine, so asking does not make live differ from replay. */
+struct engine_machine_view {
+	const struct engine_machine_info *info;
+	bool has_state;		/* false: never reported a state (unknown) */
+	enum oeed_category cat; /* CAT_UNKNOWN when !has_state */
+	const char *raw;	/* the state as received, "" when none */
+	const char *reason;	/* "" when none */
+	oeed_ms since;		/* when the current state began (event time), OEED_MS_NONE */
+	oeed_ms last_seen;	/* machine time of its last sign of life, OEED_MS_NONE */
+};
+
+/* Machines in use: indexes 0 .. engine_machine_count() - 1, in the order first seen. */
+size_t engine_machine_count(const struct engine *e);
+/* Fills *ret for machine index i; -ENOENT when there is no such machine. The pointers stay
+ * valid until the next call that feeds the engine. */
+int engine_machine_view(const struct engine *e, size_t i, struct engine_machine_view *ret);
+/* The index of the machine a sink callback was given `info` for. */
+size_t engine_machine_index(const struct engine *e, const struct engine_machine_info *info);

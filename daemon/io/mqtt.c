@@ -308,6 +308,8 @@ static void on_connected(void *ctx, char *cause)
 	pthread_mutex_lock(&c->lock);
 	c->stats.connected = 1;
 	c->stats.connects++;
+	/* what was in flight when the connection broke is not counted against the new one */
+	c->stats.inflight = 0;
 	struct subset *s = c->subs;
 	s->refs++;
 	pthread_mutex_unlock(&c->lock);
@@ -777,6 +779,81 @@ int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, 
 	if (rc == MQTTASYNC_DISCONNECTED)
 		return -ENOTCONN;
 	return rc == MQTTASYNC_SUCCESS ? 0 : -EIO;
+}
+
+/* paho's answers to mqtt_publish_msg, on its threads. */
+static void published(struct mqtt_client *c, bool ok)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->stats.inflight > 0)
+		c->stats.inflight--;
+	if (ok)
+		c->stats.published++;
+	else
+		c->stats.publish_failed++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void on_pub_success(void *ctx, MQTTAsync_successData *r)
+{
+	published(ctx, true);
+}
+
+static void on_pub_failure(void *ctx, MQTTAsync_failureData *r)
+{
+	published(ctx, false);
+}
+
+static void on_pub_success5(void *ctx, MQTTAsync_successData5 *r)
+{
+	published(ctx, !r || r->reasonCode < 0x80);
+}
+
+static void on_pub_failure5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	published(ctx, false);
+}
+
+int mqtt_publish_msg(struct mqtt_client *c, const char *topic, const void *payload, size_t len,
+		     int qos, bool retain, size_t max_inflight)
+{
+	if (len > INT32_MAX)
+		return -EMSGSIZE;
+	pthread_mutex_lock(&c->lock);
+	bool connected = c->stats.connected;
+	bool busy = c->stats.inflight >= max_inflight;
+	if (connected && !busy)
+		c->stats.inflight++; /* before the call: its answer may come before it returns */
+	pthread_mutex_unlock(&c->lock);
+	if (!connected)
+		return -ENOTCONN;
+	if (busy)
+		return -EAGAIN;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = qos;
+	m.retained = retain;
+	MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+	o.context = c;
+	if (c->protocol == 5) {
+		o.onSuccess5 = on_pub_success5;
+		o.onFailure5 = on_pub_failure5;
+	} else {
+		o.onSuccess = on_pub_success;
+		o.onFailure = on_pub_failure;
+	}
+	paho_enter(c);
+	int rc = MQTTAsync_sendMessage(c->handle, topic, &m, &o);
+	paho_leave(c);
+	if (rc != MQTTASYNC_SUCCESS) {
+		pthread_mutex_lock(&c->lock);
+		if (c->stats.inflight > 0)
+			c->stats.inflight--;
+		pthread_mutex_unlock(&c->lock);
+		return rc == MQTTASYNC_DISCONNECTED ? -ENOTCONN : -EIO;
+	}
+	return 0;
 }
 
 int64_t mqtt_watermark_ns(struct mqtt_client *c)

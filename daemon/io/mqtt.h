@@ -9,6 +9,7 @@
  * full, paho's thread waits up to 1 s for room (backpressure: TCP then holds the broker back);
  * only after that is the message counted as dropped and logged (rxqueue.h). */
 #pragma once
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
@@ -38,6 +39,9 @@ struct mqtt_stats {
 	uint64_t connects, disconnects;
 	uint64_t record_errors;
 	size_t queue_depth, queue_high_water;
+	uint64_t published;	 /* mqtt_publish_msg messages the broker acknowledged */
+	uint64_t publish_failed; /* ... that paho reported as failed */
+	size_t inflight;	 /* ... handed to paho, not yet acknowledged */
 	int connected;
 	char last_error[160];
 };
@@ -58,6 +62,11 @@ size_t mqtt_drain(struct mqtt_client *c, void (*fn)(void *ctx, const struct mqtt
 int mqtt_set_subscriptions(struct mqtt_client *c, const struct mqtt_subscription *subs, size_t n);
 /* QoS 0 publish (Sparkplug rebirth requests); non-blocking. */
 int mqtt_publish(struct mqtt_client *c, const char *topic, const void *payload, size_t len);
+/* A message of the mqtt output (output_mqtt.h), non-blocking: -EAGAIN while max_inflight
+ * messages are handed to paho and not yet acknowledged (the broker is slow: the caller keeps
+ * it queued), -ENOTCONN while not connected, -EIO when paho refuses it. */
+int mqtt_publish_msg(struct mqtt_client *c, const char *topic, const void *payload, size_t len,
+		     int qos, bool retain, size_t max_inflight);
 void mqtt_get_stats(struct mqtt_client *c, struct mqtt_stats *ret);
 /* Every message received before the returned time (ns, the rx_ns clock) has been queued or
  * handed out by mqtt_drain(), and every later one will be stamped at or after it: report

@@ -1,6 +1,7 @@
 /* output.c - the output dispatcher (output.h): output_new() picks the ops table of the
  * configured type once (output_ops.h) and every other call forwards to it. The file output
- * lives in output_file.c, the influxdb output in output_influx.c. */
+ * lives in output_file.c, the influxdb output in output_influx.c, the mqtt output in
+ * output_mqtt.c. */
 #include "output.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 
 #include "output_file.h"
 #include "output_influx.h"
+#include "output_mqtt.h"
 
 struct output {
 	const struct output_ops *ops;
@@ -24,6 +26,8 @@ static const struct output_ops *ops_for(enum oeed_output_type type)
 		return &influx_output_ops;
 	case OUTPUT_FILE:
 		return &file_output_ops;
+	case OUTPUT_MQTT:
+		return &mqtt_output_ops;
 	default:
 		return NULL;
 	}
@@ -77,6 +81,27 @@ void output_get_stats(struct output *o, struct output_stats *ret)
 const char *output_name(const struct output *o)
 {
 	return o->name;
+}
+
+const char *output_type(const struct output *o)
+{
+	return o->ops->type;
+}
+
+bool output_takes_machines(const struct output *o)
+{
+	return o->ops->machine != NULL;
+}
+
+void output_set_publisher(struct output *o, const struct output_publisher *pub)
+{
+	if (o->ops->set_publisher)
+		o->ops->set_publisher(o->impl, pub);
+}
+
+int output_machine(struct output *o, const char *id, const char *doc, size_t len)
+{
+	return o->ops->machine ? o->ops->machine(o->impl, id, doc, len) : 0;
 }
 
 void output_close(struct output *o, oeed_ms timeout_ms)

@@ -23,6 +23,20 @@ struct output_stats {
 	char last_error[160];
 	int healthy;		/* 1 when the last attempt succeeded */
 	uint64_t lines_pending; /* accepted, not yet written or dropped (queue + spool) */
+	/* outputs that publish a message per machine (mqtt) */
+	uint64_t messages_published; /* handed to the broker */
+	uint64_t messages_dropped;   /* an older message of a machine replaced by a newer one
+					before it went out, or refused (too large, queue full) */
+	uint64_t messages_pending;   /* machines whose message waits */
+};
+
+/* How an output that publishes per machine (mqtt) reaches the broker: the daemon's own MQTT
+ * client. publish returns 0, -EAGAIN (busy: try later), -ENOTCONN (try later) or another
+ * negative errno (the message is dropped, counted). */
+struct output_publisher {
+	int (*publish)(void *ctx, const char *topic, const void *payload, size_t len, int qos,
+		       bool retain, size_t max_inflight);
+	void *ctx;
 };
 
 /* state_dir: where the output keeps its spool (state_dir/spool/<name>). */
@@ -34,5 +48,14 @@ int output_write(struct output *o, const char *lines, size_t len);
 void output_tick(struct output *o, oeed_ms now);
 void output_get_stats(struct output *o, struct output_stats *ret);
 const char *output_name(const struct output *o);
+/* "file", "influxdb", "mqtt". */
+const char *output_type(const struct output *o);
+/* Outputs that take one document per machine instead of lines (mqtt): true for them. */
+bool output_takes_machines(const struct output *o);
+/* Sets where such an output publishes (it must outlive the output); ignored by others. */
+void output_set_publisher(struct output *o, const struct output_publisher *pub);
+/* Queues machine `id`'s newest document (replacing one still waiting); ignored by outputs
+ * that take lines. Returns 0 or -errno (counted). */
+int output_machine(struct output *o, const char *id, const char *doc, size_t len);
 /* Flushes, waits up to timeout_ms for delivery, spools the rest, frees. NULL is fine. */
 void output_close(struct output *o, oeed_ms timeout_ms);

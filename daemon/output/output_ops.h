@@ -5,7 +5,7 @@
 #include "output.h"
 
 struct output_ops {
-	const char *type; /* as in the config: "file", "influxdb" */
+	const char *type; /* as in the config: "file", "influxdb", "mqtt" */
 	/* Returns 0 with *ret, or -errno with err set and nothing left to free. */
 	int (*open)(const struct oeed_output_conf *conf, const char *state_dir, void **ret,
 		    struct oeed_error *err);
@@ -15,4 +15,7 @@ struct output_ops {
 	void (*tick)(void *impl, oeed_ms now);
 	void (*get_stats)(void *impl, struct output_stats *ret);
 	void (*close)(void *impl, oeed_ms timeout_ms);
+	/* Outputs that take a document per machine (mqtt); NULL for the others. */
+	void (*set_publisher)(void *impl, const struct output_publisher *pub);
+	int (*machine)(void *impl, const char *id, const char *doc, size_t len);
 };

@@ -15,6 +15,7 @@ struct pipeline {
 	struct engine *engine;
 	struct ingest *ingest;
 	struct emitter em;
+	struct engine_sink emit_sink; /* the emitter's, when an observer is told too */
 	struct strbuf out;
 	bool taken; /* out was handed out by pipeline_take_lines: reset before appending */
 	struct pipeline_opts opts;
@@ -42,6 +43,46 @@ static void on_late(void *ctx, const struct engine_machine_info *m, oeed_ms ts, 
 		    m->id, (long long)ts, (double)behind_ms / 1000.0, (long long)applied);
 }
 
+/* With an observer, the engine's sink is the emitter's with state, kpi and contract passed
+ * on to both; its ctx stays the emitter, so every other callback reaches the emitter as is. */
+static struct pipeline *of_emitter(void *ctx)
+{
+	return (struct pipeline *)((char *)ctx - offsetof(struct pipeline, em));
+}
+
+static void tee_state(void *ctx, const struct engine_machine_info *m, oeed_ms ts,
+		      enum oeed_category cat, const char *raw, const char *reason,
+		      double prev_duration_s)
+{
+	struct pipeline *p = of_emitter(ctx);
+	const struct engine_sink *o = p->opts.observer;
+	if (p->emit_sink.state)
+		p->emit_sink.state(ctx, m, ts, cat, raw, reason, prev_duration_s);
+	if (o->state)
+		o->state(o->ctx, m, ts, cat, raw, reason, prev_duration_s);
+}
+
+static void tee_kpi(void *ctx, const struct engine_machine_info *m, const char *label,
+		    oeed_ms start, oeed_ms end, const struct kpi_values *kv, bool final)
+{
+	struct pipeline *p = of_emitter(ctx);
+	const struct engine_sink *o = p->opts.observer;
+	if (p->emit_sink.kpi)
+		p->emit_sink.kpi(ctx, m, label, start, end, kv, final);
+	if (o->kpi)
+		o->kpi(o->ctx, m, label, start, end, kv, final);
+}
+
+static void tee_contract(void *ctx, const struct contract_result *r)
+{
+	struct pipeline *p = of_emitter(ctx);
+	const struct engine_sink *o = p->opts.observer;
+	if (p->emit_sink.contract)
+		p->emit_sink.contract(ctx, r);
+	if (o->contract)
+		o->contract(o->ctx, r);
+}
+
 int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *host,
 		 const struct pipeline_opts *opts, struct pipeline **ret, struct oeed_error *err)
 {
@@ -64,6 +105,12 @@ int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *
 	p->em.log_status = p->opts.log_status;
 	emit_sink(&p->em, &sink);
 	sink.late = on_late;
+	if (p->opts.observer && !p->opts.sink) {
+		p->emit_sink = sink;
+		sink.state = tee_state;
+		sink.kpi = tee_kpi;
+		sink.contract = tee_contract;
+	}
 	p->rl_late = (struct log_ratelimit)LOG_RATELIMIT_INIT(10000, 5);
 	p->interval = cfg->report.interval_ms;
 	p->next_tick = OEED_MS_NONE;
@@ -257,4 +304,9 @@ void pipeline_get_stats(const struct pipeline *p, struct pipeline_stats *ret)
 	ret->messages = p->messages;
 	ret->rejected = p->rejected;
 	ret->last_rx_ns = p->last_rx_ns;
+}
+
+const struct engine *pipeline_engine(const struct pipeline *p)
+{
+	return p->engine;
 }

@@ -36,6 +36,10 @@ struct pipeline_opts {
 	/* Called after each report tick's records, e.g. for the daemon's self-metrics. */
 	void (*on_tick)(void *ctx, struct pipeline *p, oeed_ms tick);
 	void *ctx;
+	/* Also told of every state change, KPI record and contract record the line protocol
+	 * gets (the daemon's live view: `oeed status`, the mqtt output); NULL: none. Must
+	 * outlive the pipeline. */
+	const struct engine_sink *observer;
 };
 
 struct pipeline_stats {
@@ -97,3 +101,5 @@ int pipeline_carry(struct pipeline *p, const struct pipeline *from, bool *ret_fu
 size_t pipeline_subscriptions(const struct pipeline *p, const char **ret_filters, int *ret_qos,
 			      size_t max);
 void pipeline_get_stats(const struct pipeline *p, struct pipeline_stats *ret);
+/* The engine, for its read-only queries (engine.h). */
+const struct engine *pipeline_engine(const struct pipeline *p);
