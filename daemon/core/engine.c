@@ -39,7 +39,7 @@
 #define TL_PER_MS 30000
 #define TL_MIN	  16
 #define TL_MAX	  4096
-#define CS_LEN	  8
+#define CS_LEN	  8 /* a power of two (the ring's index is masked) */
 
 /* One state event of the recent history (repeats too: a late change may make a repeat a
  * change). ts is where it was applied (its own millisecond). 24 bytes. */
@@ -121,8 +121,13 @@ struct machine {
 	unsigned tl_n, tl_head; /* the state history ring (logical order from tl_head) */
 	int tl_cur;		/* logical index of the current state's entry, -1 */
 	bool tl_lost;		/* entries were dropped: nothing before tl[0] is known */
+	/* Where each counter's sample ring starts. With finals_wait below it sits in what was
+	 * padding, so the checkpoint's machine record keeps its size (a checkpoint written
+	 * before has zeros there: rings starting at 0, as they did then). */
+	uint8_t cs_head[CNT__COUNT];
 	unsigned cs_n[CNT__COUNT];
 	bool cs_lost[CNT__COUNT];
+	bool finals_wait;  /* some period's final waits for late events (recomputed on load) */
 	oeed_ms last_ts;   /* latest event time */
 	oeed_ms last_rx;   /* receive time of that event */
 	oeed_ms last_seen; /* machine time of the last sign of life */
@@ -773,6 +778,36 @@ static void add_time(struct engine *e, struct machine *m, oeed_ms from, oeed_ms 
 	}
 }
 
+/* add_time for the in-order case, from at or after the latest accounted time: every open
+ * period starts at or before it and the window rings reach back to `to`, so neither the
+ * split nor the ring bound of add_time is needed. */
+static inline void add_time_forward(struct engine *e, struct machine *m, oeed_ms from, oeed_ms to,
+				    enum oeed_category c, int reason_idx)
+{
+	for (size_t w = 0; w < e->n_windows; w++) {
+		oeed_ms width = e->windows[w].width;
+		oeed_ms oldest = (to / width - (oeed_ms)e->buckets + 1) * width;
+		oeed_ms t = from > oldest ? from : oldest;
+		while (t < to) {
+			oeed_ms bend = (t / width + 1) * width;
+			oeed_ms seg = (bend < to ? bend : to) - t;
+			struct wbucket *b = window_bucket(e, m, w, t);
+			if (b && c < CAT_UNKNOWN)
+				b->cat_ms[c] += (uint32_t)seg;
+			t += seg;
+		}
+	}
+	for (int p = 0; p < PERIOD__COUNT; p++) {
+		if (!e->period_on[p])
+			continue;
+		struct period_state *ps = m->periods[p];
+		ps->acc.cat_ms[c] += to - from;
+		if (reason_idx >= 0)
+			ps->reason_ms[reason_idx][c] += to - from;
+		loss_add_time(e, m, p, false, c, reason_idx, to - from);
+	}
+}
+
 static void add_failure(struct engine *e, struct machine *m, oeed_ms t, int reason_idx, int sign)
 {
 	for (size_t w = 0; w < e->n_windows; w++) {
@@ -946,6 +981,16 @@ static void emit_period(struct engine *e, struct machine *m, int p, oeed_ms end,
 			    &kv, final);
 }
 
+/* Whether some period's final still waits (the in-order fast path skips periods_finalize
+ * without it, which would touch every period's state on every event). */
+static bool finals_waiting(const struct engine *e, const struct machine *m)
+{
+	for (int p = 0; p < PERIOD__COUNT; p++)
+		if (e->period_on[p] && !m->periods[p]->last_final)
+			return true;
+	return false;
+}
+
 /* Writes the last period's final record (once). */
 static void period_final(struct engine *e, struct machine *m, int p)
 {
@@ -953,6 +998,7 @@ static void period_final(struct engine *e, struct machine *m, int p)
 	if (ps->last_final)
 		return;
 	ps->last_final = true;
+	m->finals_wait = finals_waiting(e, m);
 	if (e->cfg->report.periods[p]) { /* else tracked only for a contract */
 		emit_period(e, m, p, ps->last_end, true, &ps->last_acc, period_hist(e, m, p, true),
 			    ps->last_start);
@@ -963,6 +1009,8 @@ static void period_final(struct engine *e, struct machine *m, int p)
 /* Finals of periods whose end is the machine's hold (its sources' max_lateness) behind t. */
 static void periods_finalize(struct engine *e, struct machine *m, oeed_ms t)
 {
+	if (!m->finals_wait)
+		return;
 	for (int p = 0; p < PERIOD__COUNT; p++)
 		if (e->period_on[p] && !m->periods[p]->last_final &&
 		    t - m->hold >= m->periods[p]->last_end)
@@ -976,6 +1024,7 @@ static void period_close(struct engine *e, struct machine *m, int p)
 	struct period_state *ps = m->periods[p];
 	period_final(e, m, p);
 	ps->last_final = false;
+	m->finals_wait = true;
 	ps->last_start = ps->start;
 	ps->last_end = ps->end;
 	ps->last_acc = ps->acc;
@@ -1000,7 +1049,9 @@ static void account_to(struct engine *e, struct machine *m, oeed_ms t, enum oeed
 				seg_end = m->periods[p]->end;
 		if (seg_end <= m->acc_until) /* a period end at acc_until: close it first */
 			seg_end = m->acc_until;
-		if (m->has_state)
+		if (m->has_state && m->acc_until >= m->acc_hi)
+			add_time_forward(e, m, m->acc_until, seg_end, c, reason_idx);
+		else if (m->has_state)
 			add_time(e, m, m->acc_until, seg_end, c, reason_idx, 1);
 		m->acc_until = seg_end;
 		if (seg_end > m->acc_hi)
@@ -1036,13 +1087,15 @@ static oeed_ms restart_continue_until(const struct machine *m)
 
 static struct tl_entry *tl_at(const struct engine *e, const struct machine *m, int i)
 {
-	return &m->tl[(m->tl_head + (unsigned)i) % e->tl_len];
+	/* i < tl_len: a subtraction instead of a division, on every event's lateness check */
+	unsigned k = m->tl_head + (unsigned)i;
+	return &m->tl[k >= e->tl_len ? k - e->tl_len : k];
 }
 
 /* Drops the oldest entry: nothing before the next one can be re-accounted any more. */
 static void tl_drop_oldest(struct engine *e, struct machine *m)
 {
-	m->tl_head = (m->tl_head + 1) % e->tl_len;
+	m->tl_head = m->tl_head + 1 == e->tl_len ? 0 : m->tl_head + 1;
 	m->tl_n--;
 	if (m->tl_cur >= 0)
 		m->tl_cur--;
@@ -1210,10 +1263,13 @@ static void set_state(struct engine *e, struct machine *m, oeed_ms ts, enum oeed
 	if (raw_len > ENGINE_RAW_MAX)
 		raw_len = ENGINE_RAW_MAX;
 	uint64_t hash = state_hash(raw, raw_len, reason);
+	/* a repeat (the usual periodic state message) has the current reason: no lookup */
+	bool repeat = m->has_state && m->cat == c && m->state_hash == hash;
 	struct tl_entry en = {.ts = ts,
 			      .hash = hash,
 			      .cat = (int8_t)c,
-			      .reason_idx = (int8_t)reason_index(e, reason),
+			      .reason_idx =
+				  (int8_t)(repeat ? m->reason_idx : reason_index(e, reason)),
 			      .flags = TL_REPEAT};
 	en.acc_cat = en.cat;
 	en.acc_reason = en.reason_idx;
@@ -1399,6 +1455,8 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 	m->tl_n = m->tl_head = 0;
 	m->tl_cur = -1;
 	m->tl_lost = false;
+	m->finals_wait = false;
+	memset(m->cs_head, 0, sizeof(m->cs_head));
 	memset(m->cs_n, 0, sizeof(m->cs_n));
 	memset(m->cs_lost, 0, sizeof(m->cs_lost));
 	m->has_state = false;
@@ -1412,6 +1470,19 @@ static void machine_init(struct engine *e, struct machine *m, const char *id, si
 		m->buckets[i].idx = -1;
 	for (size_t i = 0; m->slot_idx && i < e->n_windows * HIST_SLOTS; i++)
 		m->slot_idx[i] = -1;
+}
+
+/* The history's lines an event of the machine will touch: fetched while the payload is
+ * decoded, so that in-order events do not wait for them (docs/benchmarks-engine.md). */
+static void machine_prefetch(const struct engine *e, const struct machine *m)
+{
+	if (!e->tl_len)
+		return;
+	__builtin_prefetch(tl_at(e, m, m->tl_n ? (int)m->tl_n - 1 : 0), 1);
+	for (int k = 0; k < CNT__COUNT; k++)
+		if (m->counter_has[k])
+			__builtin_prefetch(
+			    &m->cs[k * CS_LEN + ((m->cs_head[k] + m->cs_n[k]) & (CS_LEN - 1))], 1);
 }
 
 int engine_machine(struct engine *e, const char *id, size_t id_len,
@@ -1433,8 +1504,10 @@ int engine_machine(struct engine *e, const char *id, size_t id_len,
 			return (int)(e->n_machines - 1);
 		}
 		struct machine *m = &e->machines[v - 1];
-		if (strncmp(m->id, id, id_len) == 0 && m->id[id_len] == '\0')
+		if (strncmp(m->id, id, id_len) == 0 && m->id[id_len] == '\0') {
+			machine_prefetch(e, m);
 			return v - 1;
+		}
 	}
 }
 
@@ -1457,6 +1530,7 @@ static void machine_start(struct engine *e, struct machine *m, oeed_ms t)
 			period_open(e, m, p, t);
 			m->periods[p]->last_final = true;
 		}
+	m->finals_wait = false;
 }
 
 static void count_late(struct engine *e, struct machine *m, oeed_ms own, oeed_ms at, oeed_ms behind)
@@ -1544,6 +1618,22 @@ static bool behind(const struct engine *e, const struct machine *m, oeed_ms ts)
 	return false;
 }
 
+/* behind() for a count or a cycle, whose time is in no history entry: there it only decides
+ * the `reordered` counter. The in-order fast path: an event at or after the latest event and
+ * the accounted time (*ret_quick) is also at or after every counter sample kept (each is at
+ * an event's time or, late, at most at the accounted time), and if it is at or after the
+ * current state's time too, after every state entry (the last entry's time is none of those
+ * only for a change moved on by its own millisecond, which is then the current state's
+ * time). That spares the history's cache lines on every sample. */
+static bool behind_sample(const struct engine *e, const struct machine *m, oeed_ms ts,
+			  bool *ret_quick)
+{
+	*ret_quick = (m->last_ts == OEED_MS_NONE || ts >= m->last_ts) && ts >= m->acc_until;
+	if (*ret_quick && (!m->has_state || ts >= m->state_since))
+		return false;
+	return behind(e, m, ts);
+}
+
 static void apply_state(struct engine *e, struct machine *m, oeed_ms ts, oeed_ms now,
 			enum oeed_category cat, const char *raw, size_t raw_len, const char *reason)
 {
@@ -1591,33 +1681,49 @@ static int64_t counter_delta(double from, double to)
 	return llround(d < 0 ? to : d); /* a decrease: the device restarted its counter */
 }
 
+/* Sample i (0 the oldest) of a cumulative counter's ring: in-order samples go in without
+ * moving the others. */
+static struct csample *cs_at(struct machine *m, enum kpi_count which, unsigned i)
+{
+	return &m->cs[which * CS_LEN + ((m->cs_head[which] + i) & (CS_LEN - 1))];
+}
+
+/* Drops the oldest sample: nothing before the next one can be split any more. */
+static void cs_drop_oldest(struct machine *m, enum kpi_count which)
+{
+	m->cs_head[which] = (uint8_t)((m->cs_head[which] + 1) & (CS_LEN - 1));
+	m->cs_lost[which] = true;
+	m->cs_n[which]--;
+}
+
 /* A cumulative counter's sample before its latest: the parts between its neighbours are
  * split at its time, as the sorted samples would have. false: the samples kept no longer
  * reach back there (its parts are in the next sample's difference). */
 static bool counter_insert(struct engine *e, struct machine *m, oeed_ms ts, enum kpi_count which,
 			   double value)
 {
-	struct csample *r = &m->cs[which * CS_LEN];
 	unsigned n = m->cs_n[which];
 	unsigned k = n;
-	while (k > 0 && r[k - 1].ts > ts)
+	while (k > 0 && cs_at(m, which, k - 1)->ts > ts)
 		k--;
 	if (k == 0 && (m->cs_lost[which] || n == CS_LEN))
 		return false;
 	if (k < n) {
+		const struct csample *next = cs_at(m, which, k);
 		if (k > 0)
-			add_count(e, m, r[k].ts, which, -counter_delta(r[k - 1].v, r[k].v));
-		add_count(e, m, r[k].ts, which, counter_delta(value, r[k].v));
+			add_count(e, m, next->ts, which,
+				  -counter_delta(cs_at(m, which, k - 1)->v, next->v));
+		add_count(e, m, next->ts, which, counter_delta(value, next->v));
 	}
-	add_count(e, m, ts, which, k > 0 ? counter_delta(r[k - 1].v, value) : 0);
+	add_count(e, m, ts, which, k > 0 ? counter_delta(cs_at(m, which, k - 1)->v, value) : 0);
 	if (n == CS_LEN) {
-		memmove(r, r + 1, (CS_LEN - 1) * sizeof(*r));
-		m->cs_lost[which] = true;
+		cs_drop_oldest(m, which);
 		n--;
 		k--;
 	}
-	memmove(r + k + 1, r + k, (n - k) * sizeof(*r));
-	r[k] = (struct csample){ts, value};
+	for (unsigned i = n; i > k; i--)
+		*cs_at(m, which, i) = *cs_at(m, which, i - 1);
+	*cs_at(m, which, k) = (struct csample){ts, value};
 	m->cs_n[which] = n + 1;
 	return true;
 }
@@ -1626,13 +1732,9 @@ static void counter_append(struct machine *m, oeed_ms ts, enum kpi_count which, 
 {
 	if (!m->cs)
 		return;
-	struct csample *r = &m->cs[which * CS_LEN];
-	if (m->cs_n[which] == CS_LEN) {
-		memmove(r, r + 1, (CS_LEN - 1) * sizeof(*r));
-		m->cs_lost[which] = true;
-		m->cs_n[which]--;
-	}
-	r[m->cs_n[which]++] = (struct csample){ts, value};
+	if (m->cs_n[which] == CS_LEN)
+		cs_drop_oldest(m, which);
+	*cs_at(m, which, m->cs_n[which]++) = (struct csample){ts, value};
 }
 
 void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_count which,
@@ -1641,13 +1743,14 @@ void engine_count(struct engine *e, int mi, oeed_ms ts, oeed_ms now, enum kpi_co
 	struct machine *m = &e->machines[mi];
 	if (!isfinite(value) || which >= CNT__COUNT)
 		return;
-	oeed_ms own;
-	bool back = behind(e, m, ts == OEED_MS_NONE ? now : ts);
+	oeed_ms own, raw_ts = ts == OEED_MS_NONE ? now : ts;
+	bool quick;
+	bool back = behind_sample(e, m, raw_ts, &quick);
 	ts = event_time(e, m, ts, now, &own);
 	double delta;
 	if (mode == COUNTS_CUMULATIVE) {
 		unsigned n = m->cs ? m->cs_n[which] : 0;
-		if (n && own < m->cs[which * CS_LEN + n - 1].ts) {
+		if (n && !(quick && own == raw_ts) && own < cs_at(m, which, n - 1)->ts) {
 			if (ts == own && counter_insert(e, m, ts, which, value)) {
 				e->stats.reordered++;
 			} else if (ts == own) {
@@ -1685,7 +1788,8 @@ void engine_cycle(struct engine *e, int mi, oeed_ms ts, oeed_ms now, double seco
 {
 	struct machine *m = &e->machines[mi];
 	oeed_ms own;
-	bool back = behind(e, m, ts == OEED_MS_NONE ? now : ts);
+	bool quick;
+	bool back = behind_sample(e, m, ts == OEED_MS_NONE ? now : ts, &quick);
 	ts = event_time(e, m, ts, now, &own);
 	if (count_part)
 		add_count(e, m, ts, CNT_TOTAL, 1);
@@ -2180,6 +2284,7 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 			m->tl_lost = c.tl_lost;
 			for (int k = 0; k < CNT__COUNT; k++) {
 				m->cs_n[k] = c.cs_n[k] <= CS_LEN ? c.cs_n[k] : 0;
+				m->cs_head[k] = (uint8_t)(c.cs_head[k] & (CS_LEN - 1));
 				m->cs_lost[k] = c.cs_lost[k];
 			}
 		} else if (m->acc_until != OEED_MS_NONE) {
@@ -2193,6 +2298,7 @@ int engine_load(struct engine *e, const void *buf, size_t len, bool *ret_full,
 			m->tl_lost = true;
 			memset(m->cs_lost, 1, sizeof(m->cs_lost));
 		}
+		m->finals_wait = m->acc_until != OEED_MS_NONE && finals_waiting(e, m);
 		restored++;
 	}
 	if (h.now > e->now)
