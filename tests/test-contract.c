@@ -244,6 +244,44 @@ static void test_recovery_met_final(void)
 	stop(f);
 }
 
+/* With max_lateness the day's final waits; meanwhile no interim record of the ended day (its
+ * machines have moved on: it would read no_data, and one at the end collides with the final). */
+static void test_final_waits_no_stale_interims(void)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	init(f);
+	f->cfg.machines.defaults.max_lateness_ms = 300000;
+	add_contract(f, "avail");
+	start(f);
+	int m = machine(f, "press-01");
+	st(f, m, 0, CAT_RUNNING, "");
+	st(f, m, 3600, CAT_DOWN, "fault");
+	st(f, m, 4200, CAT_RUNNING, "");
+	report(f, 79200, "avail");
+	size_t before = f->n_con;
+	for (int t = 10; t < 300; t += 10)
+		engine_report(f->e, S(DAY_S + t));
+	CHECK_INT(count_final(f, "avail"), 0);
+	for (size_t i = before; i < f->n_con; i++) {
+		CHECK(f->con[i].start != D); /* nothing more of the ended day */
+		CHECK(strcmp(f->con[i].status, "no_data") != 0);
+	}
+	engine_report(f->e, S(DAY_S + 310));
+	CHECK_INT(count_final(f, "avail"), 1);
+	const struct con *fin = last(f, "avail", true);
+	CHECK(fin != NULL);
+	if (fin) {
+		CHECK_INT(fin->ts, D + 86400000LL);
+		VALUE(fin, 85800 / DAY_S);
+		STATUS(fin, "met");
+	}
+	engine_report(f->e, S(DAY_S + 320));
+	const struct con *c = last(f, "avail", false);
+	CHECK_INT(c ? c->start : 0, D + 86400000LL); /* interims resume with the next day */
+	CHECK_INT(count_final(f, "avail"), 1);
+	stop(f);
+}
+
 /* mttr_s, lower is better: target 600 s, minimum 900 s. */
 static void test_mttr_lower_is_better(void)
 {
@@ -431,6 +469,7 @@ int main(void)
 {
 	test_falling();
 	test_recovery_met_final();
+	test_final_waits_no_stale_interims();
 	test_mttr_lower_is_better();
 	test_pooled_performance();
 	test_unknown_policy();

@@ -2107,7 +2107,10 @@ static void contracts_advance(struct engine *e, bool report)
 			cs->start = s;
 			cs->end = en;
 		}
-		if (report && e->now > cs->start)
+		/* An ended period whose final waits for late events gets no interim records: its
+		 * machines have moved on (the pooled figure would read no_data), and one stamped at
+		 * the end would collide with the final. Interims resume with the next period. */
+		if (report && e->now > cs->start && e->now < cs->end)
 			contract_emit(e, cs, cs->start, cs->end, e->now, false, false);
 	}
 }
