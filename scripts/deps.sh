@@ -33,6 +33,8 @@ case "${1:-}" in
 esac
 missing=()
 for p in "${PKGS[@]}"; do
+  # a node with its own npm (NodeSource's nodejs bundles it; Debian's npm conflicts with it)
+  case "$p" in nodejs | npm) command -v node >/dev/null && command -v npm >/dev/null && continue ;; esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -gt 0 ] || exit 0
