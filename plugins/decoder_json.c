@@ -9,10 +9,13 @@
  *   cycle:  VAL_NUM (duration in seconds) from a number or numeric string; `true` is one cycle
  *           without a duration (VAL_NONE, as the text decoder's empty payload); `false` none.
  *   null, a missing key or index, or a null on the way: nothing for that signal.
- * The `timestamp` path (epoch number or RFC 3339 string) sets ts_ms of every value.
+ * The `timestamp` path (epoch number or ISO 8601 string; without an offset in the source's
+ * timestamp_zone) sets ts_ms of every value. A path step [?(@.id=="X")] picks the object of
+ * an array whose `id` is X, wherever it stands.
  *
- * A message is all or nothing: values are collected first and emitted only when the whole
- * message is good, so a bad timestamp or a wrong type anywhere emits nothing.
+ * Values are collected first and emitted only when every value is good, so a wrong type
+ * anywhere emits nothing. A timestamp that cannot be read is the exception: the values are
+ * emitted at the receive time and the timestamp's error is returned after them.
  * The payload must be valid UTF-8 as a whole (RFC 8259 section 8.1; strings reach line
  * protocol), checked before parsing with the exact offset. Syntax errors carry cJSON's byte
  * offset; type errors name the path and carry offset 0 (cJSON keeps no positions). cJSON
@@ -31,8 +34,13 @@
 #define JSON_PATH_MAX_STEPS 32
 
 struct json_step {
-	const char *key; /* NULL: an array index */
+	const char *key; /* NULL: an array index or a filter */
 	int index;
+	/* [?(@.KEY==VALUE)]: the first object of an array whose KEY is the string (or number)
+	 * VALUE, wherever it stands in the array (gateways reorder their tag lists) */
+	const char *filter_key, *filter_str;
+	double filter_num;
+	bool filter;
 	size_t text_end; /* where this step ends in the path text, for messages */
 };
 
@@ -45,6 +53,7 @@ struct json_path {
 
 struct json_state {
 	struct json_path path[SIG__COUNT];
+	struct plugin_zone *zone; /* timestamp_zone, NULL: a time without an offset is an error */
 };
 
 /* The config's names for `fields:` keys, for create() errors. */
@@ -87,6 +96,40 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 				    start + 2);
 			s->key = p->keys + start + 1;
 			p->keys[i] = '\0'; /* the next step's '.' or '[' stays readable in text */
+		} else if (text[i] == '[' && text[i + 1] == '?') {
+			/* [?(@.KEY==VALUE)] with VALUE a quoted string or a number */
+			size_t k = i + 2, ks, ke;
+			char *v;
+			if (text[k] != '(' || text[k + 1] != '@' || text[k + 2] != '.')
+				goto bad_filter;
+			ks = k + 3;
+			for (ke = ks; ke < len && text[ke] != '=' && text[ke] != ')'; ke++)
+				if (text[ke] == '.' || text[ke] == '[')
+					goto bad_filter;
+			if (ke == ks || ke + 1 >= len || text[ke] != '=' || text[ke + 1] != '=')
+				goto bad_filter;
+			k = ke + 2;
+			if (text[k] == '"' || text[k] == '\'') {
+				const char *q = strchr(text + k + 1, text[k]);
+				if (!q)
+					goto bad_filter;
+				s->filter_str = p->keys + k + 1;
+				p->keys[q - text] = '\0';
+				k = (size_t)(q - text) + 1;
+			} else {
+				double num = strtod(text + k, &v);
+				if (v == text + k || !isfinite(num))
+					goto bad_filter;
+				s->filter_num = num;
+				k = (size_t)(v - text);
+			}
+			if (text[k] != ')' || text[k + 1] != ']')
+				goto bad_filter;
+			s->filter_key = p->keys + ks;
+			p->keys[ke] = '\0';
+			s->filter = true;
+			s->key = NULL;
+			i = k + 2;
 		} else if (text[i] == '[' && (text[i + 1] == '\'' || text[i + 1] == '"')) {
 			const char *q = strchr(text + i + 2, text[i + 1]);
 
@@ -120,6 +163,12 @@ static int compile_path(const char *field, const char *text, struct json_path *p
 		}
 		s->text_end = i;
 		p->n_steps++;
+		continue;
+	bad_filter:
+		return plugin_error(err, 0, -EINVAL,
+				    "fields.%s: bad filter in path '%s' at column %zu (use "
+				    "[?(@.id==\"NAME\")] or [?(@.id==42)])",
+				    field, text, start + 1);
 	}
 	return 0;
 }
@@ -134,6 +183,7 @@ static void json_destroy(void *state)
 		free(st->path[i].text);
 		free(st->path[i].keys);
 	}
+	plugin_zone_free(st->zone);
 	free(st);
 }
 
@@ -176,6 +226,15 @@ static int json_create(const struct oeed_source *src, const struct oeed_decoder_
 				 "decoder json needs `fields:` with a signal path, or `signal:`");
 		goto out_free;
 	}
+	if (src->timestamp_zone) {
+		if (!src->fields[SIG_TIMESTAMP]) {
+			r = plugin_error(err, 0, -EINVAL,
+					 "timestamp_zone: needs a fields.timestamp path");
+			goto out_free;
+		}
+		if ((r = plugin_zone_new(src->timestamp_zone, &st->zone, err)) < 0)
+			goto out_free;
+	}
 	*ret_state = st;
 	return 0;
 
@@ -213,7 +272,30 @@ static int walk(const struct json_path *p, const cJSON *root, const cJSON **ret,
 		if (cJSON_IsNull(n))
 			return 1; /* {"a": null} has no $.a.b either */
 
-		if (s->key) {
+		if (s->filter) {
+			if (!cJSON_IsArray(n))
+				return plugin_error(err, 0, -EBADMSG,
+						    "%s: %.*s is %s %s, not an array", p->text,
+						    (int)prefix, p->text,
+						    cJSON_IsObject(n) ? "an" : "a", type_name(n));
+			const cJSON *hit = NULL, *el;
+			cJSON_ArrayForEach(el, n)
+			{
+				const cJSON *v =
+				    cJSON_IsObject(el)
+					? cJSON_GetObjectItemCaseSensitive(el, s->filter_key)
+					: NULL;
+				if (v &&
+				    (s->filter_str
+					 ? cJSON_IsString(v) &&
+					       strcmp(v->valuestring, s->filter_str) == 0
+					 : cJSON_IsNumber(v) && v->valuedouble == s->filter_num)) {
+					hit = el;
+					break;
+				}
+			}
+			n = hit;
+		} else if (s->key) {
 			if (!cJSON_IsObject(n))
 				return plugin_error(
 				    err, 0, -EBADMSG, "%s: %.*s is %s %s, not an object", p->text,
@@ -311,8 +393,8 @@ static int value_of(enum oeed_signal sig, const struct json_path *p, const cJSON
 			    sig == SIG_CYCLE ? " or boolean" : "", type_name(n));
 }
 
-static int timestamp_of(const struct json_path *p, const cJSON *n, oeed_ms *ret,
-			struct oeed_decode_error *err)
+static int timestamp_of(const struct json_path *p, const struct plugin_zone *zone, const cJSON *n,
+			oeed_ms *ret, struct oeed_decode_error *err)
 {
 	if (cJSON_IsNull(n))
 		return 0;
@@ -323,9 +405,17 @@ static int timestamp_of(const struct json_path *p, const cJSON *n, oeed_ms *ret,
 		return 0;
 	}
 	if (cJSON_IsString(n)) {
-		if (plugin_parse_time_str(n->valuestring, strlen(n->valuestring), ret) < 0)
+		int r = plugin_parse_time_zone(n->valuestring, strlen(n->valuestring), zone, ret);
+		if (r == -EDOM)
+			return plugin_error(
+			    err, 0, -EBADMSG,
+			    "%s: '%.40s' has no UTC offset (add Z or +01:00, or set "
+			    "the source's timestamp_zone)",
+			    p->text, n->valuestring);
+		if (r < 0)
 			return plugin_error(err, 0, -EBADMSG,
-					    "%s: not an RFC 3339 time or epoch number", p->text);
+					    "%s: '%.40s' is not an ISO 8601 time or epoch number",
+					    p->text, n->valuestring);
 		return 0;
 	}
 	return plugin_error(err, 0, -EBADMSG, "%s: expected a number or string, got %s", p->text,
@@ -371,12 +461,16 @@ static int json_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 		goto out;
 	}
 
+	/* A timestamp that cannot be read fails that field only: the values still count, at
+	 * the receive time, and the error is returned after them (counted and logged). */
+	struct oeed_decode_error ts_err = {0};
+	int ts_r = 0;
 	if (st->path[SIG_TIMESTAMP].text) {
-		r = walk(&st->path[SIG_TIMESTAMP], root, &node, err);
-		if (r == 0)
-			r = timestamp_of(&st->path[SIG_TIMESTAMP], node, &ts, err);
-		if (r < 0)
-			goto out;
+		ts_r = walk(&st->path[SIG_TIMESTAMP], root, &node, &ts_err);
+		if (ts_r == 0)
+			ts_r = timestamp_of(&st->path[SIG_TIMESTAMP], st->zone, node, &ts, &ts_err);
+		if (ts_r < 0)
+			ts = OEED_MS_NONE;
 	}
 	for (int s = SIG_STATE; s <= SIG_CYCLE; s++) {
 		const struct json_path *p = &st->path[s];
@@ -399,6 +493,10 @@ static int json_decode(void *state, const struct oeed_msg *msg, oeed_emit_fn emi
 		emit(emit_ctx, &vals[i]);
 	}
 	r = 0;
+	if (ts_r < 0) {
+		*err = ts_err;
+		r = ts_r;
+	}
 out:
 	cJSON_Delete(root);
 	return r;

@@ -229,9 +229,13 @@ static void test_time_str(void)
 	    "2026-11-22T24:00:00Z",
 	    "2026-11-22T10:60:00Z",
 	    "2026-11-22T10:00:61Z",
-	    "2026-11-22T10:00:00",
 	    "2026-11-22T10:00:00.Z",
-	    "2026-11-22T10:00:00+0100",
+	    "2026-11-22T10:00:00,Z",
+	    "2026-11-22T10:00:00+1",
+	    "2026-11-22T10:00:00+010",
+	    "2026-11-22T10:00:00+01:0",
+	    "2026-11-22T10:00.5Z", /* a fraction needs seconds */
+	    "2026-11-22T10Z",
 	    "2026-11-22T10:00:00+24:00",
 	    "2026-11-22T10:00:00Zx",
 	    "2026-11-22X10:00:00Z",
@@ -247,6 +251,139 @@ static void test_time_str(void)
 			fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
 	}
 	CHECK_INT(ms, 42);
+	/* no offset and no zone: its own error, so the message can say what to do */
+	CHECK_INT(tstr("2026-11-22T10:00:00", &ms), -EDOM);
+	CHECK_INT(tstr("2026-11-22T10:00", &ms), -EDOM);
+	CHECK_INT(ms, 42);
+}
+
+/* The ISO 8601 forms devices send (issue: +0100 rejected the whole message). */
+static void test_time_iso_forms(void)
+{
+	oeed_ms ms = 0;
+	const oeed_ms t = 1795341600000LL; /* 2026-11-22T10:00:00Z */
+	CHECK_INT(tstr("2026-11-22T11:00:00+01:00", &ms), 0);
+	CHECK_INT(ms, t);
+	CHECK_INT(tstr("2026-11-22T11:00:00+0100", &ms), 0);
+	CHECK_INT(ms, t);
+	CHECK_INT(tstr("2026-11-22T11:00:00+01", &ms), 0);
+	CHECK_INT(ms, t);
+	CHECK_INT(tstr("2026-11-22T05:30:00-0430", &ms), 0);
+	CHECK_INT(ms, t);
+	CHECK_INT(tstr("2026-11-22T10:00:00,250Z", &ms), 0); /* a comma fraction */
+	CHECK_INT(ms, t + 250);
+	CHECK_INT(tstr("2026-11-22T11:00:00,5+01", &ms), 0);
+	CHECK_INT(ms, t + 500);
+	CHECK_INT(tstr("2026-11-22T10:00Z", &ms), 0); /* minutes only */
+	CHECK_INT(ms, t);
+	CHECK_INT(tstr("2026-11-22 11:00+01:00", &ms), 0);
+	CHECK_INT(ms, t);
+
+	/* no offset: read in the source's zone */
+	struct plugin_zone *z = NULL;
+	struct oeed_decode_error err = {0};
+	CHECK_INT(plugin_zone_new("Europe/Berlin", &z, &err), 0);
+	CHECK_INT(plugin_parse_time_zone("2026-11-22T11:00:00", 19, z, &ms), 0); /* CET */
+	CHECK_INT(ms, t);
+	CHECK_INT(plugin_parse_time_zone("2026-07-01T12:00:00.125", 23, z, &ms), 0); /* CEST */
+	CHECK_INT(ms, 1782900000125LL);
+	/* the repeated hour (2026-10-25 03:00 CEST -> 02:00 CET): its first occurrence */
+	CHECK_INT(plugin_parse_time_zone("2026-10-25T02:30:00", 19, z, &ms), 0);
+	CHECK_INT(ms, 1792888200000LL); /* 00:30Z, still CEST */
+	/* the gap (2026-03-29 02:00 CET -> 03:00 CEST): read with the offset before it */
+	CHECK_INT(plugin_parse_time_zone("2026-03-29T02:30:00", 19, z, &ms), 0);
+	CHECK_INT(ms, 1774747800000LL); /* 01:30Z */
+	/* an explicit offset wins over the zone */
+	CHECK_INT(plugin_parse_time_zone("2026-07-01T12:00:00Z", 20, z, &ms), 0);
+	CHECK_INT(ms, 1782907200000LL);
+	plugin_zone_free(z);
+	CHECK_INT(plugin_zone_new("Mars/Olympus", &z, &err), -EINVAL);
+	CHECK(strstr(err.msg, "timestamp_zone") != NULL);
+}
+
+/* Gateways (Kepware, Ignition) send arrays of tag objects, in any order. */
+static void test_json_filter(void)
+{
+	struct oeed_source src = {.signal = SIG_NONE};
+	struct dec x;
+	src.fields[SIG_STATE] = "$.values[?(@.id==\"Channel1.CNC1.State\")].v";
+	src.fields[SIG_TOTAL] = "$.values[?(@.id=='Channel1.CNC1.Parts')].v";
+	src.fields[SIG_TIMESTAMP] = "$.values[?(@.id==\"Channel1.CNC1.State\")].t";
+	CHECK_INT(dec_open(&x, "json", &src), 0);
+	const char *a = "{\"values\":[{\"id\":\"Channel1.CNC1.State\",\"v\":1,\"t\":1795341600000},"
+			"{\"id\":\"Channel1.CNC1.Parts\",\"v\":120,\"t\":1795341600001}]}";
+	const char *b =
+	    "{\"values\":[{\"id\":\"Channel1.CNC1.Parts\",\"v\":120,\"t\":1795341600001},"
+	    "{\"id\":\"Channel1.CNC1.State\",\"v\":1,\"t\":1795341600000}]}";
+	for (int k = 0; k < 2; k++) { /* the order in the array does not matter */
+		CHECK_INT(run(&x, k ? b : a), 0);
+		CHECK_INT(x.cap.n, 2);
+		CHECK_INT(x.cap.r[0].signal, SIG_STATE);
+		CHECK_STR(x.cap.r[0].str, "1");
+		CHECK_INT(x.cap.r[0].ts, 1795341600000LL);
+		CHECK_INT(x.cap.r[1].signal, SIG_TOTAL);
+		CHECK_NEAR(x.cap.r[1].num, 120, 0);
+	}
+	/* a tag not in the list is absent, not an error */
+	CHECK_INT(run(&x, "{\"values\":[{\"id\":\"other\",\"v\":3}]}"), 0);
+	CHECK_INT(x.cap.n, 0);
+	CHECK_INT(run(&x, "{\"values\":{\"id\":1}}"), -EBADMSG);
+	CHECK_STR(x.err.msg, "$.values[?(@.id==\"Channel1.CNC1.State\")].v: $.values is an object, "
+			     "not an array");
+	x.d->destroy(x.state);
+
+	/* numbers match too */
+	struct oeed_source num = {.signal = SIG_NONE};
+	num.fields[SIG_TOTAL] = "$.tags[?(@.n==7)].value";
+	CHECK_INT(dec_open(&x, "json", &num), 0);
+	CHECK_INT(run(&x, "{\"tags\":[{\"n\":6,\"value\":1},{\"n\":7,\"value\":2}]}"), 0);
+	CHECK_INT(x.cap.n, 1);
+	CHECK_NEAR(x.cap.n ? x.cap.r[0].num : 0, 2, 0);
+	x.d->destroy(x.state);
+
+	/* bad filters are config errors naming the column */
+	static const char *const bad[] = {"$.v[?(@.id=\"x\")].v", "$.v[?(@id==\"x\")]",
+					  "$.v[?(@.id==\"x)]", "$.v[?(@.a.b==1)]",
+					  "$.v[?(@.id==)]"};
+	for (size_t i = 0; i < OEED_ARRAY_SIZE(bad); i++) {
+		struct oeed_source b2 = {.signal = SIG_NONE};
+		b2.fields[SIG_TOTAL] = (char *)bad[i];
+		CHECK_INT(dec_open(&x, "json", &b2), -EINVAL);
+		CHECK(strstr(x.err.msg, "bad filter in path") != NULL);
+		if (!strstr(x.err.msg, "bad filter"))
+			fprintf(stderr, "  %s: %s\n", bad[i], x.err.msg);
+	}
+}
+
+/* A source's timestamp_zone: times without an offset are read in it. */
+static void test_json_zone(void)
+{
+	struct oeed_source src = {.signal = SIG_NONE, .timestamp_zone = "Europe/Berlin"};
+	struct dec x;
+	src.fields[SIG_STATE] = "$.s";
+	src.fields[SIG_TIMESTAMP] = "$.ts";
+	CHECK_INT(dec_open(&x, "json", &src), 0);
+	CHECK_INT(run(&x, "{\"s\":\"RUN\",\"ts\":\"2026-11-22T11:00:00\"}"), 0);
+	CHECK_INT(x.cap.n, 1);
+	CHECK_INT(x.cap.r[0].ts, 1795341600000LL);
+	x.d->destroy(x.state);
+	/* without a zone such a time is an error of that field: the state still counts, at
+	 * the receive time */
+	src.timestamp_zone = NULL;
+	CHECK_INT(dec_open(&x, "json", &src), 0);
+	CHECK_INT(run(&x, "{\"s\":\"RUN\",\"ts\":\"2026-11-22T11:00:00\"}"), -EBADMSG);
+	CHECK_STR(x.err.msg, "$.ts: '2026-11-22T11:00:00' has no UTC offset (add Z or +01:00, or "
+			     "set the source's timestamp_zone)");
+	CHECK_INT(x.cap.n, 1);
+	CHECK_INT(x.cap.r[0].ts, OEED_MS_NONE);
+	x.d->destroy(x.state);
+	/* a zone without a timestamp path, or an unknown zone, is a config error */
+	struct oeed_source nz = {.signal = SIG_STATE, .timestamp_zone = "UTC"};
+	CHECK_INT(dec_open(&x, "json", &nz), -EINVAL);
+	CHECK_STR(x.err.msg, "timestamp_zone: needs a fields.timestamp path");
+	src.timestamp_zone = "Nowhere/City";
+	CHECK_INT(dec_open(&x, "json", &src), -EINVAL);
+	CHECK(strstr(x.err.msg, "Nowhere/City") != NULL);
 }
 
 static void test_text_state(void)
@@ -466,7 +603,7 @@ static void test_json_fields(void)
 	CHECK_INT(run(&x, "{\"other\":1}"), 0);
 	CHECK_INT(x.cap.n, 0);
 	CHECK_INT(run(&x, "[1,2]"), -EBADMSG); /* a key path into an array */
-	CHECK_STR(x.err.msg, "$.ts: $ is an array, not an object");
+	CHECK_STR(x.err.msg, "$.state: $ is an array, not an object");
 	CHECK_INT(run_len(&x, "{\"parts\":9}\0", 12), 0); /* trailing NUL tolerated */
 	CHECK_NEAR(x.cap.r[0].num, 9, 0);
 	CHECK_INT(run(&x, " \n{\"parts\":9}\r\n "), 0);
@@ -494,13 +631,15 @@ static void test_json_fields(void)
 	CHECK_INT(run(&x, "{\"state\":-1e999}"), -EBADMSG);
 	CHECK_STR(x.err.msg, "$.state: number out of range");
 
-	/* a bad timestamp makes the whole message an error */
+	/* a bad timestamp fails that field only: the values count at the receive time, and the
+	 * error is reported (counted, logged) */
 	CHECK_INT(run(&x, "{\"ts\":\"yesterday\",\"state\":\"RUNNING\"}"), -EBADMSG);
-	CHECK_STR(x.err.msg, "$.ts: not an RFC 3339 time or epoch number");
-	CHECK_INT(x.cap.n, 0);
+	CHECK_STR(x.err.msg, "$.ts: 'yesterday' is not an ISO 8601 time or epoch number");
+	CHECK_INT(x.cap.n, 1);
+	CHECK_INT(x.cap.r[0].ts, OEED_MS_NONE);
 	CHECK_INT(run(&x, "{\"ts\":-5,\"parts\":1}"), -EBADMSG);
 	CHECK_STR(x.err.msg, "$.ts: not a valid epoch time");
-	CHECK_INT(x.cap.n, 0);
+	CHECK_INT(x.cap.n, 1);
 	CHECK_INT(run(&x, "{\"ts\":[1],\"parts\":1}"), -EBADMSG);
 	CHECK_STR(x.err.msg, "$.ts: expected a number or string, got array");
 	CHECK_INT(run(&x, "{\"ts\":true,\"parts\":1}"), -EBADMSG);
@@ -735,10 +874,13 @@ int main(void)
 	test_registry_refuses();
 	test_time_num();
 	test_time_str();
+	test_time_iso_forms();
 	test_text_state();
 	test_text_numbers();
 	test_json_fields();
 	test_json_paths();
+	test_json_filter();
+	test_json_zone();
 	test_json_single();
 	test_json_create_errors();
 	test_json_big_and_deep();

@@ -877,7 +877,9 @@ static const struct schema_key source_keys[] = {
      .custom = &fields_custom,
      .doc_type = "mapping signal -> path",
      .doc = "for structured payloads: keys `state`, `total`, `good`, `reject`, `cycle`, "
-	    "`timestamp`; values are decoder paths (`json`: `$.a.b[2]`; `sparkplug_b`: "
+	    "`timestamp`; values are decoder paths (`json`: `$.a.b[2]`, "
+	    "`$.values[?(@.id==\"X\")].v` for "
+	    "arrays of tag objects in any order; `sparkplug_b`: "
 	    "metric names). At least one key other than `timestamp`"},
     {.key = "map",
      .type = ST_CUSTOM,

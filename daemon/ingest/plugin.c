@@ -7,6 +7,7 @@
 #include <string.h>
 #include "decoders.h"
 #include "plugin.h"
+#include "calendar.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -105,50 +106,112 @@ static int64_t days_from_civil(int y, int m, int d)
 	return (int64_t)era * 146097 + doe - 719468;
 }
 
-/* YYYY-MM-DD(T|t| )HH:MM:SS[.frac](Z|z|+HH:MM|-HH:MM); digits beyond ms are cut. A leap
- * second (:60) is accepted and lands on the next minute's :00. */
-static int parse_rfc3339(const char *s, size_t len, oeed_ms *ret_ms)
+struct plugin_zone {
+	struct calendar *cal;
+};
+
+int plugin_zone_new(const char *name, struct plugin_zone **ret, struct oeed_decode_error *err)
+{
+	struct oeed_error e = {{0}};
+	struct plugin_zone *z = calloc(1, sizeof(*z));
+	if (!z)
+		return plugin_error(err, 0, -ENOMEM, "out of memory");
+	if (calendar_new(name, NULL, 0, &z->cal, &e) < 0) {
+		free(z);
+		return plugin_error(err, 0, -EINVAL, "timestamp_zone: %s", e.msg);
+	}
+	*ret = z;
+	return 0;
+}
+
+void plugin_zone_free(struct plugin_zone *z)
+{
+	if (!z)
+		return;
+	calendar_free(z->cal);
+	free(z);
+}
+
+/* Local civil time (as if UTC) -> UTC in zone z. In a gap (clocks forward) the offset before
+ * it applies (02:30 in a 02:00 -> 03:00 gap is 03:30 after it); a repeated hour (clocks back)
+ * is read as its first occurrence. */
+static int64_t local_to_utc(const struct plugin_zone *z, int64_t local_ms)
+{
+	int64_t guess = local_ms - (int64_t)calendar_utc_offset(z->cal, local_ms) * 1000;
+	int64_t first = local_ms - (int64_t)calendar_utc_offset(z->cal, guess) * 1000;
+	/* the earlier of the two readings when both are consistent (the repeated hour) */
+	int64_t earlier = local_ms - (int64_t)calendar_utc_offset(z->cal, first - 3600000) * 1000;
+	if (earlier < first &&
+	    local_ms - (int64_t)calendar_utc_offset(z->cal, earlier) * 1000 == earlier)
+		return earlier;
+	return first; /* in a gap, first was read with the offset before it */
+}
+
+/* ISO 8601 as devices send it: YYYY-MM-DD, then T, t or a space, then HH:MM[:SS], a fraction
+ * after the seconds with '.' or ',' (digits beyond ms are cut), then Z, z, +HH, +HHMM or
+ * +HH:MM (or '-'), or nothing: then the source's timestamp_zone applies (-EDOM without one).
+ * A leap second (:60) is accepted and lands on the next minute's :00. */
+static int parse_iso8601(const char *s, size_t len, const struct plugin_zone *zone, oeed_ms *ret_ms)
 {
 	static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-	int y, mo, d, h, mi, sec, frac_ms = 0, off_h = 0, off_m = 0, sign = 0;
-	size_t i = 19;
+	int y, mo, d, h, mi, sec = 0, frac_ms = 0, off_h = 0, off_m = 0, sign = 0;
+	size_t i = 16;
 	int64_t ms;
 
-	if (len < 20 || s[4] != '-' || s[7] != '-' || s[13] != ':' || s[16] != ':' ||
+	if (len < 16 || s[4] != '-' || s[7] != '-' || s[13] != ':' ||
 	    (s[10] != 'T' && s[10] != 't' && s[10] != ' '))
 		return -EINVAL;
 	if (!read_digits(s, 4, &y) || !read_digits(s + 5, 2, &mo) || !read_digits(s + 8, 2, &d) ||
-	    !read_digits(s + 11, 2, &h) || !read_digits(s + 14, 2, &mi) ||
-	    !read_digits(s + 17, 2, &sec))
+	    !read_digits(s + 11, 2, &h) || !read_digits(s + 14, 2, &mi))
 		return -EINVAL;
+	if (i < len && s[i] == ':') {
+		if (len < 19 || !read_digits(s + 17, 2, &sec))
+			return -EINVAL;
+		i = 19;
+		if (i < len && (s[i] == '.' || s[i] == ',')) {
+			size_t start = ++i;
+			int scale = 100;
+
+			for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
+				frac_ms += (s[i] - '0') * scale;
+			if (i == start)
+				return -EINVAL;
+		}
+	}
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
 	    mi > 59 || sec > 60)
 		return -EINVAL;
-	if (s[i] == '.') {
-		size_t start = ++i;
-		int scale = 100;
-
-		for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, scale /= 10)
-			frac_ms += (s[i] - '0') * scale;
-		if (i == start)
-			return -EINVAL;
-	}
 	if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+		sign = 2; /* UTC */
 		i++;
 	} else if (i < len && (s[i] == '+' || s[i] == '-')) {
 		sign = s[i] == '+' ? 1 : -1;
-		if (len - i < 6 || s[i + 3] != ':' || !read_digits(s + i + 1, 2, &off_h) ||
-		    !read_digits(s + i + 4, 2, &off_m) || off_h > 23 || off_m > 59)
+		size_t n = len - i - 1;
+		const char *o = s + i + 1;
+		if (n == 2 && read_digits(o, 2, &off_h))
+			i += 3;
+		else if (n == 4 && read_digits(o, 2, &off_h) && read_digits(o + 2, 2, &off_m))
+			i += 5;
+		else if (n == 5 && o[2] == ':' && read_digits(o, 2, &off_h) &&
+			 read_digits(o + 3, 2, &off_m))
+			i += 6;
+		else
 			return -EINVAL;
-		i += 6;
-	} else {
-		return -EINVAL;
+		if (off_h > 23 || off_m > 59)
+			return -EINVAL;
 	}
 	if (i != len)
 		return -EINVAL;
 
 	ms = ((days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60 + sec;
-	ms = ms * 1000 + frac_ms - (int64_t)sign * (off_h * 60 + off_m) * 60000;
+	ms = ms * 1000 + frac_ms;
+	if (sign == 0) {
+		if (!zone)
+			return -EDOM;
+		ms = local_to_utc(zone, ms);
+	} else if (sign != 2) {
+		ms -= (int64_t)sign * (off_h * 60 + off_m) * 60000;
+	}
 	if (ms < 0)
 		return -EINVAL;
 	*ret_ms = ms;
@@ -157,12 +220,18 @@ static int parse_rfc3339(const char *s, size_t len, oeed_ms *ret_ms)
 
 int plugin_parse_time_str(const char *s, size_t len, oeed_ms *ret_ms)
 {
+	return plugin_parse_time_zone(s, len, NULL, ret_ms);
+}
+
+int plugin_parse_time_zone(const char *s, size_t len, const struct plugin_zone *zone,
+			   oeed_ms *ret_ms)
+{
 	char buf[64];
 	char *end;
 	double v;
 
 	if (len >= 5 && s[4] == '-')
-		return parse_rfc3339(s, len, ret_ms);
+		return parse_iso8601(s, len, zone, ret_ms);
 	/* A plain decimal number: epoch s/ms/us/ns. strtod alone would also take "inf", hex
 	 * and leading blanks. */
 	if (len == 0 || len >= sizeof(buf) || s[0] < '0' || s[0] > '9')

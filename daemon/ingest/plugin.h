@@ -96,10 +96,20 @@ int plugin_error(struct oeed_decode_error *err, size_t offset, int r, const char
     __attribute__((format(printf, 4, 5)));
 
 /* Shared by decoders: parse an event time. Numbers are epoch seconds, ms, us or ns, chosen
- * by magnitude; strings are RFC 3339 ("2026-11-22T10:00:00.250Z", "+01:00" offsets).
- * Returns 0 and *ret_ms, or -EINVAL. */
+ * by magnitude; strings are ISO 8601 / RFC 3339 ("2026-11-22T10:00:00.250Z", "+01:00", "+0100",
+ * "+01" offsets, "," fractions, no seconds); a string without an offset is -EDOM. Returns 0 and
+ * *ret_ms, or -EINVAL. */
 int plugin_parse_time_num(double v, oeed_ms *ret_ms);
 int plugin_parse_time_str(const char *s, size_t len, oeed_ms *ret_ms);
+/* A time zone for timestamps without an offset (the source's timestamp_zone); reads the zone
+ * file once (create time). */
+struct plugin_zone;
+int plugin_zone_new(const char *name, struct plugin_zone **ret, struct oeed_decode_error *err);
+void plugin_zone_free(struct plugin_zone *z);
+/* As plugin_parse_time_str, with ISO 8601's forms (+01, +0100, +01:00, ',' fractions, no
+ * seconds); a time without an offset is read in `zone`, or is -EDOM when zone is NULL. */
+int plugin_parse_time_zone(const char *s, size_t len, const struct plugin_zone *zone,
+			   oeed_ms *ret_ms);
 /* Length of the longest valid UTF-8 (RFC 3629) prefix of s: n when all of it is valid, else
  * the offset of the first bad byte. Strings that reach line protocol must pass. */
 size_t plugin_utf8_valid(const uint8_t *s, size_t n);
