@@ -221,6 +221,20 @@ class MqttTests:
                     drv.wait()
                     assert drv.stats()["connects"] == "0", drv.err()
                     assert f"connect to {url} failed" in drv.err(), drv.err()
+                    # paho says only "failed"; oeed's own handshake names the cause
+                    assert "the broker refuses the client certificate" in drv.err() or \
+                        "the TLS handshake fails" in drv.err(), drv.err()
+                # a CA that did not sign the server's certificate
+                os.mkdir(os.path.join(d, "other"))
+                other = make_certs(os.path.join(d, "other"), "IP:127.0.0.1")
+                with Driver(f"url={url}", "client_id=tls-wrongca", "sub=t/#",
+                            "ca=" + other["ca.crt"], "cert=" + certs["client.crt"],
+                            "key=" + certs["client.key"], "verify=1",
+                            "duration_ms=3000") as drv:
+                    drv.wait()
+                    assert drv.stats()["connects"] == "0", drv.err()
+                    assert "the server certificate is not signed by a CA in tls.ca_file" in \
+                        drv.err(), drv.err()
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -239,6 +253,9 @@ class MqttTests:
                     st = drv.stats()
                     assert st["connects"] == "0", (st, drv.err())
                     assert f"connect to {url} failed" in drv.err(), drv.err()
+                    assert ("the server certificate does not name the host in mqtt.url "
+                            "(tls.verify checks it): IP address mismatch") in drv.err(), \
+                        drv.err()
                 # The same certificate without the host name check connects: the name was
                 # the only thing wrong.
                 with Driver(*common, "client_id=tls-v0", "verify=0", "status=st/v0",

@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "log.h"
 #include "rxqueue.h"
+#include "tlscheck.h"
 #include "secret.h"
 
 /* The receive queue's per-message limit: a larger payload is counted as too_large and not
@@ -65,6 +66,8 @@ struct mqtt_client {
 	char *state_topic;
 	char state_online[64], state_offline[64];
 	char *ca_file, *cert_file, *key_file;
+	bool tls_diagnosed; /* since the last connect: tls_check ran (paho's thread only) */
+	char tls_cause[200];
 	MQTTAsync_SSLOptions ssl;
 	MQTTAsync_willOptions will;
 	MQTTProperties connect_props;
@@ -173,13 +176,38 @@ static void conn_failed(struct mqtt_client *c, const char *what, const char *det
 }
 
 /* paho reports a failed TLS handshake, an untrusted certificate and a host name mismatch all
- * as a plain failure: name the candidates. */
-static const char *failure_text(const struct mqtt_client *c, int code)
+ * as a plain failure: the first such failure since a connect runs tls_check (a blocking
+ * handshake of its own, at most 2 s, in paho's thread between its retries) to name the cause;
+ * later ones repeat it. */
+static const char *failure_text(struct mqtt_client *c, int code)
 {
-	if (code == MQTTASYNC_FAILURE && c->conn.ssl)
-		return "TCP connect or TLS handshake failed (check the CA, the client certificate "
-		       "and that the server certificate names the host)";
-	return connack_text(code);
+	if (code != MQTTASYNC_FAILURE || !c->conn.ssl)
+		return connack_text(code);
+	if (!c->tls_diagnosed) {
+		char host[256], port[8] = "8883";
+		const char *h = c->url + strlen("ssl://");
+		size_t hl;
+		if (*h == '[') { /* an IPv6 literal */
+			const char *close = strchr(h, ']');
+			hl = close ? (size_t)(close - h - 1) : 0;
+			h++;
+		} else {
+			hl = strcspn(h, ":/");
+		}
+		const char *colon = strchr(h + hl, ':');
+		if (colon)
+			snprintf(port, sizeof(port), "%.*s", (int)strcspn(colon + 1, "/"),
+				 colon + 1);
+		snprintf(host, sizeof(host), "%.*s", (int)OEED_MIN(hl, sizeof(host) - 1), h);
+		c->tls_diagnosed = true;
+		if (tls_check(host, port, c->ca_file, c->cert_file, c->key_file, c->ssl.verify,
+			      2000, c->tls_cause, sizeof(c->tls_cause)) == 1)
+			snprintf(
+			    c->tls_cause, sizeof(c->tls_cause),
+			    "TCP connect or TLS handshake failed (a TLS handshake with the same "
+			    "settings passes from here)");
+	}
+	return c->tls_cause;
 }
 
 static void on_connect_failure(void *ctx, MQTTAsync_failureData *r)
@@ -307,6 +335,7 @@ static void on_connected(void *ctx, char *cause)
 	struct mqtt_client *c = ctx;
 	pthread_mutex_lock(&c->lock);
 	c->stats.connected = 1;
+	c->tls_diagnosed = false;
 	c->stats.connects++;
 	/* what was in flight when the connection broke is not counted against the new one */
 	c->stats.inflight = 0;
