@@ -372,6 +372,14 @@ static void test_outcomes(void)
 	CHECK_INT(ingest_message(f->in, "nowhere", 7, (const uint8_t *)"x", 1, S(21), NULL),
 		  INGEST_UNMATCHED);
 	STATS(28, 7, 4, 2, 2, 2);
+	/* a machine id the engine cannot hold is counted and named, never dropped silently */
+	char longtopic[300];
+	snprintf(longtopic, sizeof(longtopic), "factory/L1/%0129d/state", 7);
+	size_t n_st = f->cap.n_st;
+	CHECK_INT(msg(f, longtopic, "RUNNING", S(22), &err), INGEST_BAD_VALUE);
+	CHECK(strstr(err.msg, "machine id longer than 128 bytes, message dropped") != NULL);
+	STATS(29, 7, 4, 2, 3, 2);
+	CHECK_INT(f->cap.n_st, n_st);
 out:
 	teardown(f);
 	free(f);

@@ -166,6 +166,12 @@ static void on_value(void *ctx, const struct oeed_value *v)
 			set_error(c, INGEST_MACHINE_DROPPED,
 				  "machines.max reached, dropped machine", v->machine,
 				  v->machine_len);
+		} else if (m == -EINVAL && v->machine) {
+			/* an id the engine cannot hold (empty, or longer than ENGINE_ID_MAX) */
+			c->in->stats.bad_values++;
+			set_error(c, INGEST_BAD_VALUE,
+				  "machine id empty or longer than 128 bytes, value dropped:",
+				  v->machine, v->machine_len);
 		}
 		return;
 	}
@@ -286,6 +292,16 @@ enum ingest_outcome ingest_message(struct ingest *in, const char *topic, size_t 
 			size_t n_tags = tag_slices(&match, tags);
 			c.topic_machine = engine_machine(in->engine, match.machine,
 							 match.machine_len, tags, n_tags);
+			if (c.topic_machine == -EINVAL) {
+				in->stats.bad_values++;
+				rc = INGEST_BAD_VALUE;
+				if (err)
+					snprintf(err->msg, sizeof(err->msg),
+						 "topic '%.*s': machine id longer than 128 bytes, "
+						 "message dropped",
+						 (int)(topic_len > 120 ? 120 : topic_len), topic);
+				continue;
+			}
 			if (c.topic_machine == -ENOSPC) {
 				in->stats.dropped++;
 				rc = INGEST_MACHINE_DROPPED;
