@@ -218,12 +218,12 @@ class Cookbook:
         codes = {"no_data": 0, "met": 1, "on_track": 2, "at_risk": 3, "below_minimum": 4,
                  "breached": 5}
         assert all(codes[s] == c for _, c, s in recs), recs[:5]
-        # Up to just before the shift's end: after it, while the final waits for late
-        # events (max_lateness), the engine writes no_data interim records of the closed
-        # shift (a known defect, reported), one of them stamped with the period end.
-        to = T_TO - 1
+        # Through the shift's end: while the final waits for late events (max_lateness) the
+        # closed shift gets no interim records, so the record at 14:00 is the final.
+        to = T_TO
         got = list(influx(qs[0], to).values())[0]
-        hours = [T_FROM + i * 3600000 for i in range(8)]  # buckets [h, h+1h) from 06:00
+        # buckets [h, h+1h) from 06:00; the final at 14:00 opens the ninth
+        hours = [T_FROM + i * 3600000 for i in range(9)]
         want = []
         for h in hours:
             inb = [c for ts, c, _ in recs if h <= ts < h + 3600000 and ts <= to]
