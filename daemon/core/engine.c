@@ -802,7 +802,9 @@ static inline void add_time_forward(struct engine *e, struct machine *m, oeed_ms
 			continue;
 		struct period_state *ps = m->periods[p];
 		ps->acc.cat_ms[c] += to - from;
-		if (reason_idx >= 0)
+		/* reason_ms tracks the first MAX_REASONS reasons (the contracts' planned ones come
+		 * first); losses by reason cover all of them */
+		if (reason_idx >= 0 && reason_idx < MAX_REASONS)
 			ps->reason_ms[reason_idx][c] += to - from;
 		loss_add_time(e, m, p, false, c, reason_idx, to - from);
 	}
