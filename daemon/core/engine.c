@@ -22,7 +22,6 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1486,14 +1485,6 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 
 /* ---- contracts ---- */
 
-static bool contract_matches(const struct oeed_contract *c, const char *id)
-{
-	for (size_t i = 0; i < c->n_machines; i++)
-		if (fnmatch(c->machines[i], id, 0) == 0)
-			return true;
-	return false;
-}
-
 /* The time and failures of the contract's planned_reasons in one machine's accumulator. */
 static void contract_planned(const struct contract_state *cs, oeed_ms (*reason_ms)[CAT__COUNT],
 			     const uint32_t *reason_fail, struct contract_part *part)
@@ -1518,7 +1509,7 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	contract_pool_init(&pool);
 	for (size_t i = 0; i < e->n_machines; i++) {
 		struct machine *m = &e->machines[i];
-		if (!contract_matches(c, m->id))
+		if (!contract_pool_matches(c, m->id))
 			continue;
 		oeed_ms mt = machine_clock(m, e->now);
 		struct contract_part part;
@@ -1609,7 +1600,7 @@ static void contracts_advance(struct engine *e, bool report)
 		while (e->now >= cs->end) {
 			bool all_past = true;
 			for (size_t m = 0; m < e->n_machines && all_past; m++)
-				if (contract_matches(c, e->machines[m].id) &&
+				if (contract_pool_matches(c, e->machines[m].id) &&
 				    e->machines[m].periods[c->period] &&
 				    (e->machines[m].periods[c->period]->start < cs->end ||
 				     (e->machines[m].periods[c->period]->last_end == cs->end &&

@@ -1,7 +1,8 @@
-/* pool.c - see pool.h. Moved out of engine.c unchanged in arithmetic (contract_view,
- * kpi_value, meets, the pooling and status part of contract_emit). */
+/* pool.c - see pool.h. Moved out of engine.c unchanged in arithmetic (contract_matches,
+ * contract_view, kpi_value, meets, the pooling and status part of contract_emit). */
 #include "pool.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <string.h>
 
@@ -11,6 +12,14 @@ static const char *const contract_status_names[CS__COUNT] = {
 const char *contract_status_name(enum contract_status s)
 {
 	return (unsigned)s < CS__COUNT ? contract_status_names[s] : "?";
+}
+
+bool contract_pool_matches(const struct oeed_contract *c, const char *id)
+{
+	for (size_t i = 0; i < c->n_machines; i++)
+		if (fnmatch(c->machines[i], id, 0) == 0)
+			return true;
+	return false;
 }
 
 void contract_pool_init(struct contract_pool *p)

@@ -57,6 +57,8 @@ struct contract_pool {
 	unsigned n;
 };
 
+/* The contract names this machine (an id or an fnmatch(3) pattern of its `machines`). */
+bool contract_pool_matches(const struct oeed_contract *c, const char *id);
 void contract_pool_init(struct contract_pool *p);
 void contract_pool_add(struct contract_pool *p, const struct oeed_contract *c,
 		       const struct contract_part *part);
