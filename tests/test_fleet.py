@@ -8,6 +8,7 @@ import base64
 import glob
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -321,7 +322,42 @@ class FleetTests:
                 k = (r["machine"], r["category"], r["time"])
                 got[k] = got.get(k, 0) + 1
             check_states(got, states, rec)
+            # the outage was real: every gateway had to retry or spool
+            outage = influx_rows(db, "SELECT max(lines_retried) AS r, max(lines_spooled) AS s "
+                                     "FROM oeed GROUP BY instance")
+            assert len(outage) == 3 and all(r["r"] > 0 or r["s"] > 0 for r in outage), outage
             print(self.check_contracts(cfg, finals, db.url, "fleet"))
+
+    def test_claimed_twice(self):
+        """gw-x subscribes gw-b's cell as well: m0004 and m0005 have two owners."""
+        recording()
+        with harness.Mosquitto() as mq, harness.Influx() as db:
+            GATEWAYS["gw-x"] = GATEWAYS["gw-b"]
+            try:
+                gws = [harness.Oeed(gateway_config(g, mq.url, OUT_INFLUX.format(url=db.url)))
+                       for g in ("gw-b", "gw-x")]
+            finally:
+                del GATEWAYS["gw-x"]
+            try:
+                for g in gws:
+                    g.start()
+                for g in ("gw-b", "gw-x"):
+                    wait_online(mq, g)
+                publish_day(mq)
+                q = ("SELECT count(run_s) FROM machine_kpi WHERE \"window\" = 'day' AND "
+                     f"final = true AND time = {DAY_END_MS}ms GROUP BY machine")
+                harness.wait_until(lambda: len(influx_rows(db, q)) == 2 and all(
+                    r["count"] == 2 for r in influx_rows(db, q)), 60, "both claims in InfluxDB")
+            finally:
+                gateways_stop(gws)
+            p = harness.run_oeed(["report", "-c", gws[0].config, "--contract", "line2-uptime",
+                                  "--period", "2024-01-15", "--from", db.url, "--db", "fleet"])
+            out = p.stdout.decode()
+            assert p.returncode == 3, (p.returncode, out, p.stderr.decode())
+            assert "Machines:  0 pooled, from 2 instances" in out, out
+            for m in ("m0004", "m0005"):
+                for g in ("gw-b", "gw-x"):
+                    assert re.search(rf"^  {m} +{g}$", out, re.M), out
 
     @staticmethod
     def owned(g):
