@@ -46,6 +46,9 @@ static void usage(FILE *f)
 		"                                  a contract's evidence for one period (LABEL:\n"
 		"                                  2026-10, 2026-W43, 2026-10-25, \"2026-10-25 "
 		"night\")\n"
+		"  oeed report -c FILE --contract NAME --period LABEL --from URL [--db NAME]\n"
+		"                                  the same from the final records of several\n"
+		"                                  gateways in InfluxDB (--db) or VictoriaMetrics\n"
 		"  oeed --version | --help\n"
 		"Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
 		"Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");
