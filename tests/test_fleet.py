@@ -4,11 +4,13 @@ vmagent to two VictoriaMetrics nodes (replication), one of which is killed for a
 every state change is in each node exactly once, and `oeed report --from` on either node gives
 the pooled contract that one oeed replaying the three gateways' recordings together computes.
 The same against InfluxDB (one node, killed for a while: the gateways' spools carry it)."""
+import atexit
 import base64
 import glob
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -102,6 +104,7 @@ def recording():
     as wired), and per topic the payloads in order for publishing."""
     if "rec" not in _CACHE:
         d = tempfile.mkdtemp(prefix="oeed-fleet-")
+        atexit.register(shutil.rmtree, d, True)
         rec = os.path.join(d, "day.rec")
         subprocess.run([SIM, "record"] + SIM_ARGS + ["--out", rec], check=True,
                        capture_output=True, timeout=120)
