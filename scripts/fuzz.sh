@@ -42,8 +42,9 @@ FUZZERS=(fuzz-config fuzz-decoder-text fuzz-decoder-json fuzz-decoder-sparkplug 
 
 # The project sources the fuzzers need: every pure module (a new file is picked up), the
 # recording reader and the decoders; no I/O to servers, no main().
-CORE=($(ls daemon/util/*.c daemon/config/*.c daemon/core/*.c daemon/ingest/*.c daemon/emit/*.c \
-  daemon/pipeline/*.c) daemon/io/recording.c plugins/decoder_*.c)
+# (listed from $SRC: meson runs this from the build directory)
+CORE=($(cd "$SRC" && ls daemon/util/*.c daemon/config/*.c daemon/core/*.c daemon/ingest/*.c \
+  daemon/emit/*.c daemon/pipeline/*.c daemon/io/recording.c plugins/decoder_*.c))
 LIBS=(-lyaml -lcjson -lprotobuf-c -lm)
 
 CC=${CC_FUZZ:-clang}
