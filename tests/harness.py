@@ -229,14 +229,16 @@ class Victoria(Server):
     """VictoriaMetrics single node (Debian's victoria-metrics)."""
     name = "victoria-metrics"
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, args=()):
         super().__init__()
         self.port = port or free_port()
+        self.args = list(args)
 
     def start(self):
+        """Starts (or restarts, on the same port and data) the node."""
         self._spawn(["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
                      f"-storageDataPath={self.dir}/data", "-retentionPeriod=100y",
-                     "-search.latencyOffset=0s", "-loggerLevel=ERROR"])
+                     "-search.latencyOffset=0s", "-loggerLevel=ERROR"] + self.args)
         wait_until(self._ready, 60, "victoria-metrics")
 
     def _ready(self):
@@ -257,6 +259,34 @@ class Victoria(Server):
         with urllib.request.urlopen(urllib.request.Request(
                 f"{self.url}/api/v1/export", data=data), timeout=30) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line]
+
+
+class Vmagent(Server):
+    """vmagent (Debian's victoria-metrics package): accepts line protocol on /write and
+    replicates it to every storage node, buffering on disk for a node that is down."""
+    name = "vmagent"
+
+    def __init__(self, nodes, port=None):
+        super().__init__()
+        self.port = port or free_port()
+        self.nodes = nodes
+
+    def start(self):
+        self._spawn(["vmagent", f"-httpListenAddr=127.0.0.1:{self.port}",
+                     f"-remoteWrite.tmpDataPath={self.dir}/buffer", "-remoteWrite.flushInterval=200ms",
+                     "-loggerLevel=ERROR"]
+                    + [f"-remoteWrite.url={n.url}/api/v1/write" for n in self.nodes])
+        wait_until(self._ready, 60, "vmagent")
+
+    def _ready(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError("vmagent exited:\n" + self.logtext())
+        with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+            return r.status == 200
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
 
 
 class Oeed(Server):

@@ -465,6 +465,52 @@ static void test_planned_reasons(void)
 	stop(f);
 }
 
+/* core/pool.c directly, as `oeed report --from` calls it: two machines' final accumulators
+ * pool by sums (not means), planned-reason time moves to planned, unknown as down adds the
+ * span's uncovered time. */
+static void test_pool_direct(void)
+{
+	struct oeed_contract c;
+	memset(&c, 0, sizeof(c));
+	c.kpi = KPI_AVAILABILITY;
+	c.higher_is_better = true;
+	c.target = 0.9;
+	c.minimum = 0.5;
+	struct contract_part a, b;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0, sizeof(b));
+	kpi_acc_clear(&a.acc);
+	kpi_acc_clear(&b.acc);
+	a.acc.cat_ms[CAT_RUNNING] = 9000; /* 9 s of 10 */
+	a.acc.cat_ms[CAT_DOWN] = 1000;
+	a.span = 10000;
+	b.acc.cat_ms[CAT_RUNNING] = 1000; /* 1 s of 4 known, 6 s unknown */
+	b.acc.cat_ms[CAT_IDLE] = 3000;
+	b.span = 10000;
+	struct contract_pool p;
+	struct contract_result r;
+	contract_pool_init(&p);
+	contract_pool_add(&p, &c, &a);
+	contract_pool_add(&p, &c, &b);
+	memset(&r, 0, sizeof(r));
+	contract_pool_eval(&p, &c, &r);
+	CHECK_INT(r.n_machines, 2);
+	CHECK(r.has_value);
+	CHECK_NEAR(r.value, 10.0 / 14.0, 1e-15); /* not (0.9 + 0.25) / 2 */
+	CHECK_NEAR(r.coverage, 14.0 / 20.0, 1e-15);
+	CHECK_STR(contract_status_name(r.status), "at_risk");
+
+	c.unknown = UNKNOWN_AS_DOWN;   /* b's 6 s unknown count as down */
+	b.planned_ms[CAT_IDLE] = 3000; /* and its idle time had a planned reason */
+	contract_pool_init(&p);
+	contract_pool_add(&p, &c, &a);
+	contract_pool_add(&p, &c, &b);
+	contract_pool_eval(&p, &c, &r);
+	CHECK_NEAR(r.value, 10.0 / 17.0, 1e-15);	/* run 10 / (run 10 + down 1 + 6) */
+	CHECK_NEAR(r.coverage, 14.0 / 20.0, 1e-15);	/* the evidence, before the view */
+	CHECK(contract_pool_matches(&c, "x") == false); /* no machines named */
+}
+
 int main(void)
 {
 	test_falling();
@@ -474,5 +520,6 @@ int main(void)
 	test_pooled_performance();
 	test_unknown_policy();
 	test_planned_reasons();
+	test_pool_direct();
 	TEST_END();
 }

@@ -733,6 +733,26 @@ out:
 	config_free(cfg);
 }
 
+/* instance_tag: every machine and contract point says which gateway wrote it (fleet.md). */
+static void test_instance_tag(void)
+{
+	static const char yaml[] = "instance: gw-a\ninstance_tag: true\nsite: s1\n" BASE_YAML;
+	struct oeed_config *cfg = load(yaml);
+	struct pipeline *p = make(cfg, NULL);
+	if (!p)
+		goto out;
+	CHECK_INT(feed(p, 3, "f/L1/m1/state", "RUNNING"), INGEST_OK);
+	CHECK_STR(take(p), "machine_state,machine=m1,site=s1,instance=gw-a,line=L1,"
+			   "category=running state=\"RUNNING\",reason=\"\" 1793599203000\n");
+	CHECK_INT(feed(p, 12, "f/L1/m1/state", "FAULT"), INGEST_OK);
+	const char *lines = take(p);
+	CHECK(
+	    starts_with(lines, "machine_kpi,machine=m1,site=s1,instance=gw-a,line=L1,window=1m "));
+out:
+	pipeline_free(p);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_ERROR); /* the rejected messages' warnings */
@@ -745,5 +765,6 @@ int main(void)
 	test_carry();
 	test_save_load();
 	test_determinism();
+	test_instance_tag();
 	TEST_END();
 }

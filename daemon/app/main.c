@@ -52,6 +52,9 @@ static void usage(FILE *f)
 		"                                  the running daemon's machines (state, since "
 		"when),\n"
 		"                                  KPIs, contracts and outputs\n"
+		"  oeed report -c FILE --contract NAME --period LABEL --from URL [--db NAME]\n"
+		"                                  the same from the final records of several\n"
+		"                                  gateways in InfluxDB (--db) or VictoriaMetrics\n"
 		"  oeed --version | --help\n"
 		"Signals: SIGHUP reloads the config, SIGTERM/SIGINT flush and stop.\n"
 		"Exit codes: 0 ok, 1 bad config or usage, 2 runtime failure.\n");

@@ -2,12 +2,13 @@
  * subsystem's config (the one it was built from, held by its slot in the daemon) is compared
  * with the new one, section by section (config_*_equal), and only what differs is rebuilt:
  *
- *   pipeline  sources, machines, report, contracts, site, max_clock_skew, mqtt.qos,
+ *   pipeline  sources, machines, report, contracts, site, instance, instance_tag,
+ *             max_clock_skew, mqtt.qos,
  *             mqtt.sparkplug_rebirth: a new pipeline takes over every machine's state
  *   mqtt      mqtt (but qos), record, state_dir: the client restarts; everything the old one
  *             acknowledged is processed first, exactly as at stop
  *   outputs   outputs, state_dir: reopened after the old ones were handed their lines
- *   in place  log_level, instance, checkpoint_interval
+ *   in place  log_level, checkpoint_interval
  *
  * A subsystem that cannot be rebuilt (a password file that cannot be read, an output path
  * that cannot be opened) is logged and the running one goes on with its own config, so the

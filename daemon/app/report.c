@@ -25,6 +25,7 @@
 
 #include "app.h"
 #include "calendar.h"
+#include "fleet.h"
 #include "log.h"
 #include "replay.h"
 
@@ -1060,10 +1061,14 @@ static void write_html(const struct collect *col, const struct summary *s,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: oeed report -c CFG --contract NAME --period LABEL [--html FILE] "
-		   "REC...\n"
-		   "  LABEL: a period of the contract's kind: 2026-10 (month), 2026-W43 (week),\n"
-		   "         2026-10-25 (day), \"2026-10-25 night\" (shift)\n");
+	fprintf(f,
+		"Usage: oeed report -c CFG --contract NAME --period LABEL [--html FILE] "
+		"REC...\n"
+		"       oeed report -c CFG --contract NAME --period LABEL --from URL [--db NAME]\n"
+		"  --from: the final records several gateways wrote to InfluxDB (--db) or\n"
+		"          VictoriaMetrics (fleet.md)\n"
+		"  LABEL: a period of the contract's kind: 2026-10 (month), 2026-W43 (week),\n"
+		"         2026-10-25 (day), \"2026-10-25 night\" (shift)\n");
 }
 
 /* The sub-period a contract's series is shown in, or false for none (a shift). */
@@ -1081,7 +1086,7 @@ static bool sub_period_of(const struct oeed_config *cfg, enum oeed_period p, enu
 }
 
 struct report_args {
-	const char *cfg_path, *contract, *period, *html;
+	const char *cfg_path, *contract, *period, *html, *from, *db;
 	char **recs;
 	int n_recs;
 };
@@ -1091,6 +1096,7 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'}, {"contract", required_argument, NULL, 'C'},
 	    {"period", required_argument, NULL, 'p'}, {"html", required_argument, NULL, 'H'},
+	    {"from", required_argument, NULL, 'F'},   {"db", required_argument, NULL, 'D'},
 	    {"help", no_argument, NULL, 'h'},	      {NULL, 0, NULL, 0}};
 	memset(a, 0, sizeof(*a));
 	optind = 1;
@@ -1109,6 +1115,12 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 		case 'H':
 			a->html = optarg;
 			break;
+		case 'F':
+			a->from = optarg;
+			break;
+		case 'D':
+			a->db = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -1117,7 +1129,17 @@ static int parse_args(int argc, char **argv, struct report_args *a)
 			return -EINVAL;
 		}
 	}
-	if (!a->cfg_path || !a->contract || !a->period || optind >= argc) {
+	if (a->from && (optind < argc || a->html)) {
+		fprintf(stderr, "oeed report: --from reads the store: no recordings, no --html\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (a->db && !a->from) {
+		fprintf(stderr, "oeed report: --db needs --from\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	if (!a->cfg_path || !a->contract || !a->period || (optind >= argc && !a->from)) {
 		fprintf(stderr, "oeed report: -c, --contract, --period and at least one recording "
 				"are required\n");
 		usage(stderr);
@@ -1176,6 +1198,15 @@ int report_main(int argc, char **argv)
 			: orig->period == PERIOD_DAY  ? "2026-10-25"
 						      : "\"2026-10-25 early\"");
 		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (args.from) {
+		struct fleet_query q = {.url = args.from,
+					.db = args.db,
+					.label = args.period,
+					.pstart = col.pstart,
+					.pend = col.pend};
+		rc = fleet_report(orig, &q, stdout);
 		goto out;
 	}
 

@@ -2122,7 +2122,15 @@ static const struct schema_key top_keys[] = {
      .off = TOP(instance),
      .scope = SCOPE_PIPELINE,
      .doc_def = "host name",
-     .doc = "`instance` tag of the `oeed` self-metrics"},
+     .doc = "`instance` tag of the self-metrics, and of every point with `instance_tag`"},
+    {.key = "instance_tag",
+     .type = ST_BOOL,
+     .off = TOP(instance_tag),
+     .def = "false",
+     .scope = SCOPE_PIPELINE,
+     .doc = "tag every machine, KPI and contract point with `instance` (self-metrics always "
+	    "are): on for several gateways into one store ([fleet.md](fleet.md)); off by "
+	    "default so that an upgrade keeps every existing series"},
     {.key = "state_dir",
      .type = ST_STR,
      .off = TOP(state_dir),

@@ -232,6 +232,7 @@ struct oeed_config {
 	char *path;			/* the file it was loaded from */
 	char *site;			/* NULL: no site tag */
 	char *instance;			/* the `instance` tag of self-metrics, default: hostname */
+	bool instance_tag;		/* the `instance` tag on every point, default false */
 	char *state_dir;		/* default /var/lib/oeed */
 	int log_level;			/* enum log_level */
 	oeed_ms max_clock_skew_ms;	/* default 5m */

@@ -22,7 +22,6 @@
 #include "engine.h"
 
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,14 +154,6 @@ struct machine {
 	struct csample *cs;			     /* CNT__COUNT * CS_LEN */
 	char *loss; /* per tracked period: time and entries per loss slot, open and last */
 };
-
-static const char *const contract_status_names[CS__COUNT] = {
-    "met", "on_track", "at_risk", "below_minimum", "breached", "no_data"};
-
-const char *contract_status_name(enum contract_status s)
-{
-	return (unsigned)s < CS__COUNT ? contract_status_names[s] : "?";
-}
 
 int contract_status_code(enum contract_status s)
 {
@@ -1896,82 +1887,41 @@ static void machine_report(struct engine *e, struct machine *m, oeed_ms t)
 
 /* ---- contracts ---- */
 
-static bool contract_matches(const struct oeed_contract *c, const char *id)
-{
-	for (size_t i = 0; i < c->n_machines; i++)
-		if (fnmatch(c->machines[i], id, 0) == 0)
-			return true;
-	return false;
-}
-
-/* Applies a contract's view to one machine's accumulator: reasons counted as planned and
- * unknown counted as down. span: the machine's part of the period so far. */
-static void contract_view(const struct contract_state *cs, struct kpi_acc *acc,
-			  oeed_ms (*reason_ms)[CAT__COUNT], const uint32_t *reason_fail,
-			  oeed_ms span)
+/* The time and failures of the contract's planned_reasons in one machine's accumulator. */
+static void contract_planned(const struct contract_state *cs, oeed_ms (*reason_ms)[CAT__COUNT],
+			     const uint32_t *reason_fail, struct contract_part *part)
 {
 	for (size_t r = 0; reason_ms && r < cs->c->n_planned_reasons; r++) {
 		int ri = cs->reason_idx[r];
 		if (ri < 0)
 			continue;
-		for (int c = 0; c < CAT__COUNT; c++) {
-			if (c == CAT_PLANNED)
-				continue;
-			acc->cat_ms[c] -= reason_ms[ri][c];
-			acc->cat_ms[CAT_PLANNED] += reason_ms[ri][c];
-		}
-		acc->failures -= reason_fail[ri];
-	}
-	if (cs->c->unknown == UNKNOWN_AS_DOWN) {
-		oeed_ms known = 0;
 		for (int c = 0; c < CAT__COUNT; c++)
-			if (c != CAT_UNKNOWN)
-				known += acc->cat_ms[c];
-		if (span > known)
-			acc->cat_ms[CAT_DOWN] += span - known;
+			if (c != CAT_PLANNED)
+				part->planned_ms[c] += reason_ms[ri][c];
+		part->planned_failures += reason_fail[ri];
 	}
-}
-
-static double kpi_value(const struct kpi_acc *acc, oeed_ms span, const struct hist *h,
-			enum oeed_kpi k, bool *ok)
-{
-	struct kpi_values kv;
-	kpi_compute(acc, span, h, &kv);
-	enum kpi_field f = kpi_field_of(k);
-	*ok = kpi_has(&kv, f);
-	return *ok ? kv.v[f] : 0.0;
-}
-
-static bool meets(const struct oeed_contract *c, double v, double level)
-{
-	return c->higher_is_better ? v >= level : v <= level;
 }
 
 static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms pstart, oeed_ms pend,
 			  oeed_ms ts, bool final, bool use_last)
 {
 	const struct oeed_contract *c = cs->c;
-	struct kpi_acc pool, best, worst, acc, evidence;
-	struct hist h, hpool;
-	kpi_acc_clear(&pool);
-	kpi_acc_clear(&evidence);
-	kpi_acc_clear(&best);
-	kpi_acc_clear(&worst);
-	hist_clear(&hpool);
-	oeed_ms span_total = 0, best_span = 0;
-	unsigned n = 0;
+	struct contract_pool pool;
+	struct hist h;
+	contract_pool_init(&pool);
 	for (size_t i = 0; i < e->n_machines; i++) {
 		struct machine *m = &e->machines[i];
-		if (!contract_matches(c, m->id))
+		if (!contract_pool_matches(c, m->id))
 			continue;
 		oeed_ms mt = machine_clock(m, e->now);
-		oeed_ms mspan;
+		struct contract_part part;
+		memset(&part, 0, sizeof(part));
 		oeed_ms(*reason_ms)[CAT__COUNT] = NULL;
 		const uint32_t *reason_fail = NULL;
 		if (c->rolling) {
 			oeed_ms start;
-			window_sum(e, m, (size_t)cs->window, mt, &acc, &h, &start);
-			mspan = mt - start;
+			window_sum(e, m, (size_t)cs->window, mt, &part.acc, &h, &start);
+			part.span = mt - start;
 		} else {
 			struct period_state *ps = m->periods[c->period];
 			if (!ps)
@@ -1979,54 +1929,37 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 			if (use_last) {
 				if (ps->last_end != pend)
 					continue;
-				acc = ps->last_acc;
+				part.acc = ps->last_acc;
 				const struct hist *ph = period_hist(e, m, c->period, true);
 				if (ph)
 					h = *ph;
 				else
 					hist_clear(&h);
-				mspan = pend - pstart;
+				part.span = pend - pstart;
 				reason_ms = ps->last_reason_ms;
 				reason_fail = ps->last_reason_failures;
 			} else {
 				if (ps->start != pstart)
 					continue;
-				acc = ps->acc;
+				part.acc = ps->acc;
 				const struct hist *ph = period_hist(e, m, c->period, false);
 				if (ph)
 					h = *ph;
 				else
 					hist_clear(&h);
-				mspan = OEED_MIN(mt, pend) - pstart;
-				if (mspan < 0)
-					mspan = 0;
+				part.span = OEED_MIN(mt, pend) - pstart;
+				if (part.span < 0)
+					part.span = 0;
 				reason_ms = ps->reason_ms;
 				reason_fail = ps->reason_failures;
 			}
 		}
-		/* coverage is about the evidence, before the contract's view of it */
-		kpi_acc_merge(&evidence, &acc);
-		contract_view(cs, &acc, reason_ms, reason_fail, mspan);
-		n++;
-		kpi_acc_merge(&pool, &acc);
-		hist_merge(&hpool, &h);
-		span_total += mspan;
-		/* bounds: the rest of this machine's period all running at ideal speed / all down
-		 */
-		oeed_ms rest = c->rolling || final ? 0 : OEED_MAX(0, pend - pstart - mspan);
-		struct kpi_acc b = acc, wst = acc;
-		b.cat_ms[CAT_RUNNING] += rest;
-		if (m->ideal_s > 0 && rest > 0) {
-			int64_t parts = (int64_t)((double)rest / 1000.0 / m->ideal_s);
-			kpi_acc_add_count(&b, CNT_TOTAL, parts, m->ideal_s);
-			kpi_acc_add_count(&b, CNT_GOOD, parts, m->ideal_s);
-		}
-		wst.cat_ms[CAT_DOWN] += rest;
-		if (rest > 0 && !(m->has_state && m->cat == CAT_DOWN))
-			wst.failures++;
-		kpi_acc_merge(&best, &b);
-		kpi_acc_merge(&worst, &wst);
-		best_span += mspan + rest;
+		part.hist = &h;
+		part.rest = c->rolling || final ? 0 : OEED_MAX(0, pend - pstart - part.span);
+		part.ideal_s = m->ideal_s;
+		part.down_now = m->has_state && m->cat == CAT_DOWN;
+		contract_planned(cs, reason_ms, reason_fail, &part);
+		contract_pool_add(&pool, c, &part);
 	}
 
 	struct contract_result r;
@@ -2037,32 +1970,8 @@ static void contract_emit(struct engine *e, struct contract_state *cs, oeed_ms p
 	r.period_end = pend;
 	r.ts = ts;
 	r.final = final;
-	r.n_machines = n;
+	contract_pool_eval(&pool, c, &r);
 	r.shift = c->rolling ? NULL : period_shift_name(e, c->period, pstart);
-	bool ok_v = false, ok_b = false, ok_w = false;
-	if (n) {
-		/* pooled: span is summed over machines, like the times */
-		r.value = kpi_value(&pool, span_total, &hpool, c->kpi, &ok_v);
-		r.best_case = kpi_value(&best, best_span, &hpool, c->kpi, &ok_b);
-		r.worst_case = kpi_value(&worst, best_span, &hpool, c->kpi, &ok_w);
-		struct kpi_values kv;
-		kpi_compute(&evidence, span_total, NULL, &kv);
-		r.coverage = kpi_has(&kv, KF_COVERAGE) ? kv.v[KF_COVERAGE] : 0;
-	}
-	r.has_value = ok_v;
-	if (!ok_b)
-		r.best_case = NAN;
-	if (!ok_w)
-		r.worst_case = NAN;
-	if (!ok_v)
-		r.status = CS_NO_DATA;
-	else if (meets(c, r.value, c->target))
-		r.status = ok_w && meets(c, r.worst_case, c->target) ? CS_MET : CS_ON_TRACK;
-	else if (meets(c, r.value, c->minimum))
-		r.status = CS_AT_RISK;
-	else
-		r.status =
-		    ok_b && !meets(c, r.best_case, c->minimum) ? CS_BREACHED : CS_BELOW_MINIMUM;
 	r.has_prev = cs->has_last;
 	r.prev_status = cs->last_status;
 	cs->has_last = !final; /* a new period starts without history */
@@ -2094,7 +2003,7 @@ static void contracts_advance(struct engine *e, bool report)
 		while (e->now >= cs->end) {
 			bool all_past = true;
 			for (size_t m = 0; m < e->n_machines && all_past; m++)
-				if (contract_matches(c, e->machines[m].id) &&
+				if (contract_pool_matches(c, e->machines[m].id) &&
 				    e->machines[m].periods[c->period] &&
 				    (e->machines[m].periods[c->period]->start < cs->end ||
 				     (e->machines[m].periods[c->period]->last_end == cs->end &&

@@ -12,6 +12,7 @@
 #include "calendar.h"
 #include "config.h"
 #include "kpi.h"
+#include "pool.h"
 #include "util.h"
 
 #define ENGINE_ID_MAX	  128 /* longest machine id */
@@ -38,34 +39,6 @@ struct engine_machine_info {
 	const char *id;
 	size_t n_tags;
 	struct engine_tag tag[OEED_MAX_TEMPLATE_VARS];
-};
-
-/* A contract's standing (docs/contracts.md): the order is from good to bad. */
-enum contract_status {
-	CS_MET = 0,	  /* meets the target even in the worst case */
-	CS_ON_TRACK,	  /* meets the target so far */
-	CS_AT_RISK,	  /* between minimum and target */
-	CS_BELOW_MINIMUM, /* below the minimum so far, can still recover */
-	CS_BREACHED,	  /* below the minimum even in the best case */
-	CS_NO_DATA,
-	CS__COUNT
-};
-/* "met", "on_track", "at_risk", "below_minimum", "breached", "no_data". */
-const char *contract_status_name(enum contract_status s);
-
-struct contract_result {
-	const struct oeed_contract *contract;
-	const char *period_label;	  /* "month", "shift", "30d" */
-	oeed_ms period_start, period_end; /* end = now for a rolling contract */
-	oeed_ms ts;			  /* when evaluated (record timestamp) */
-	bool has_value;
-	double value, best_case, worst_case, coverage;
-	enum contract_status status;
-	bool has_prev;			  /* false for the first evaluation of a period */
-	enum contract_status prev_status; /* at the previous evaluation, when has_prev */
-	bool final;
-	unsigned n_machines;
-	const char *shift; /* the shift's name for a contract over `shift`, else NULL */
 };
 
 /* The number a store that keeps numbers only (VictoriaMetrics) can hold for a status:

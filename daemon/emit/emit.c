@@ -11,6 +11,8 @@ static void machine_tags(struct emitter *em, struct lp_line *l, const struct eng
 	lp_tag(l, "machine", m->id);
 	if (em->site)
 		lp_tag(l, "site", em->site);
+	if (em->instance)
+		lp_tag(l, "instance", em->instance);
 	for (size_t i = 0; i < m->n_tags; i++)
 		lp_tag(l, m->tag[i].key, m->tag[i].value);
 }
@@ -91,6 +93,8 @@ static void on_contract(void *ctx, const struct contract_result *r)
 	lp_tag(&l, "contract", r->contract->name);
 	if (em->site)
 		lp_tag(&l, "site", em->site);
+	if (em->instance)
+		lp_tag(&l, "instance", em->instance);
 	lp_tag(&l, "kpi", kpi_name(r->contract->kpi));
 	lp_tag(&l, "period", r->period_label);
 	if (r->shift)

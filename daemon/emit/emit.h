@@ -10,9 +10,11 @@
 struct emitter {
 	struct strbuf *out;
 	const char *site; /* NULL: no site tag */
-	uint64_t lines;	  /* lines appended so far */
-	bool discard;	  /* compute everything but write nothing (benchmarks) */
-	bool log_status;  /* log contract status changes and period outcomes (the daemon) */
+	/* NULL: no instance tag on machine and contract points (self-metrics always carry it) */
+	const char *instance;
+	uint64_t lines;	 /* lines appended so far */
+	bool discard;	 /* compute everything but write nothing (benchmarks) */
+	bool log_status; /* log contract status changes and period outcomes (the daemon) */
 };
 
 /* A sink that writes into em->out. */

@@ -101,6 +101,7 @@ int pipeline_new(const struct oeed_config *cfg, const struct oeed_decoder_host *
 	strbuf_init(&p->out);
 	p->em.out = &p->out;
 	p->em.site = cfg->site;
+	p->em.instance = cfg->instance_tag ? cfg->instance : NULL;
 	p->em.discard = p->opts.discard;
 	p->em.log_status = p->opts.log_status;
 	emit_sink(&p->em, &sink);
