@@ -4,6 +4,9 @@
 //   {"cmd":"start","c":0,"url":"tcp://127.0.0.1:1883","group":"G","node":"gw6",
 //    "devices":["press-01"],"aliases":false}      a node; births once connected
 //   {"cmd":"data","c":0,"dev":"press-01","state":1,"total":20}   DDATA (by name or alias)
+//   {"cmd":"hist","c":0,"dev":"press-01","points":[[3,2000],[1,1000]]}   one DDATA carrying
+//                                               historical (is_historical) states, each
+//                                               stamped that many ms before now
 //   {"cmd":"kill","c":0}                        the TCP connection dies: the broker sends the
 //                                               node's will (NDEATH), no reconnect
 // It prints one JSON event a line: {"c":0,"ev":"birth"} after each NBIRTH+DBIRTHs (also those
@@ -65,6 +68,17 @@ function data(o) {
   });
 }
 
+function hist(o) {
+  const n = nodes[o.c];
+  const now = Date.now();
+  n.client.publishDeviceData(o.dev, {
+    timestamp: now,
+    metrics: o.points.map(([state, ago]) => ({
+      name: STATE, type: "Int32", value: state, timestamp: now - ago, isHistorical: true,
+    })),
+  });
+}
+
 function kill(o) {
   const mq = nodes[o.c].client.client; // the mqtt.js client inside Tahu's
   mq.options.reconnectPeriod = 0;
@@ -73,6 +87,6 @@ function kill(o) {
 
 readline.createInterface({ input: process.stdin }).on("line", (line) => {
   const o = JSON.parse(line);
-  ({ start, data, kill })[o.cmd](o);
+  ({ start, data, hist, kill })[o.cmd](o);
   print({ c: o.c, ev: "sent", cmd: o.cmd });
 });

@@ -2,7 +2,8 @@
 JavaScript client (npm sparkplug-client, installed into the build directory on first use),
 a real mosquitto and the daemon: two nodes reusing a device id are never merged, an oeed
 restart followed by a node's death makes its devices unknown from the death on, alias-only
-nodes are asked for a rebirth after an oeed restart, and the primary host's STATE."""
+nodes are asked for a rebirth after an oeed restart, the primary host's STATE, and historical
+(is_historical) metrics of a store-and-forward node landing at their own time."""
 import json
 import os
 import subprocess
@@ -117,6 +118,33 @@ def sp_daemon(mq, client_id, **kw):
 
 
 class SparkplugTests:
+    def test_e_historical_metrics_land_at_their_own_time(self):
+        """A Tahu node stores and forwards: one DDATA carries is_historical states stamped
+        2 s and 1 s before it was sent, after report ticks have accounted that time. The stop
+        lands at its own time: exactly 1 s down, MTTR 1 s, reordered (not late), and the
+        evidence keeps the metrics' timestamps."""
+        with Mosquitto() as mq, sp_daemon(mq, "hist") as d, Tahu(mq.url) as tahu:
+            wait_online(mq.port, "st/hist")
+            tahu.start(0, "plantA", "gw9", ["h1"])
+            tahu.data(0, "h1", 1, 0)
+            d.wait_for(lambda: d.out.states("h1"), "h1 running")
+            time.sleep(3.5)  # report ticks (1 s) account the time as running
+            sent = now_ms()
+            tahu.cmd(cmd="hist", c=0, dev="h1", points=[[3, 2000], [1, 1000]])
+            d.wait_for(lambda: len(d.out.states("h1")) >= 3, "the historical states")
+            st = d.out.states("h1")
+            assert [s[:2] for s in st] == [("running", "1"), ("down", "3"), ("running", "1")], st
+            t_down, t_up = st[1][4], st[2][4]
+            assert t_up - t_down == 1000, st
+            assert sent - 2000 - 50 <= t_down <= sent - 2000 + 50, (sent, st)
+
+            def one_second_down():
+                k = d.out.kpi("h1", "1h")
+                return k and k.get("down_s") == 1.0 and k.get("mttr_s") == 1.0
+            d.wait_for(one_second_down, "down_s = mttr_s = 1.0")
+            m = d.out.self_metrics()
+            assert m["late"] == 0 and m["reordered"] >= 1, m
+
     def test_a_two_nodes_share_a_device_id(self):
         """gw6 and gw7 both have press-01. Under plantA (machine id {device}) gw7's is refused
         with a log line naming both nodes; gw6's counts and states stay its own. Under plantB
