@@ -239,6 +239,13 @@ class FaultTests:
                 for s in sims:
                     stop_proc(s)
                 time.sleep(3)  # two report ticks after the last message, then drain
+
+                # the spool drains oldest first: the self-metrics that count the drop are
+                # behind the backlog of the outage (longer with ASan and machine_loss)
+                def drop_counted():
+                    r = influx_rows(db, "SELECT last(dropped_lines) AS d FROM oeed")
+                    return bool(r) and r[0]["d"] > 0
+                wait_until(drop_counted, 180, "the dropped lines counted in InfluxDB")
                 oe.stop()
                 self.log = oe.logtext()
                 print("  simulators (seed, exit status): "
